@@ -1,0 +1,31 @@
+# make test: create .venv, install ppm_array with its test extra, run the suites.
+# make demo: run the shape-matching experiment (see README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo gpu-check bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not cudasim"
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cudasim tests/test_numba_cuda.py
+
+demo: $(STAMP)
+	$(BIN)/ppm-array shape-match --out results
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_step.py
+
+# On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark.
+gpu-check:
+	bash benchmarks/gpu_check.sh
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

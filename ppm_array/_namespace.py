@@ -1,0 +1,53 @@
+"""The one module that talks to array-api-compat.
+
+Everything else in ppm_array receives ``xp`` (an Array-API namespace) and a
+``device`` from here and never inspects array types itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array
+from array_api_compat import is_torch_array, to_device
+
+__all__ = [
+    "array_namespace",
+    "cast",
+    "device",
+    "is_cupy_namespace_array",
+    "is_numpy_namespace_array",
+    "is_torch_namespace_array",
+    "to_device",
+    "to_numpy",
+]
+
+
+def is_numpy_namespace_array(x) -> bool:
+    """True for a NumPy ndarray (or NumPy scalar)."""
+    return is_numpy_array(x)
+
+
+def is_cupy_namespace_array(x) -> bool:
+    """True for a CuPy ndarray; never imports CuPy."""
+    return is_cupy_array(x)
+
+
+def is_torch_namespace_array(x) -> bool:
+    """True for a torch.Tensor; never imports torch."""
+    return is_torch_array(x)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A host NumPy copy (or view) of any supported array, for tests and oracles."""
+    if is_numpy_array(x):
+        return np.asarray(x)
+    if is_torch_array(x):
+        return x.detach().cpu().numpy()
+    if is_cupy_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def cast(array, dtype, xp):
+    """``array`` in ``dtype``, without a copy when it already is."""
+    return array if array.dtype == dtype else xp.astype(array, dtype)

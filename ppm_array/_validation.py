@@ -1,0 +1,230 @@
+"""Checks at the public boundary.
+
+Every public function validates its arguments here, once, and then calls private
+code that trusts them. Each failure raises ``TypeError`` (wrong kind of thing) or
+``ValueError`` (right kind, wrong value) whose message names the argument.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from ._namespace import array_namespace, device
+
+__all__ = [
+    "BACKENDS",
+    "ESTIMATORS",
+    "MAX_INDEX_ENTRIES",
+    "Points",
+    "check_backend",
+    "check_bandwidth",
+    "check_dims_and_weights",
+    "check_estimator",
+    "check_indices",
+    "check_n_subsamples",
+    "check_q",
+    "check_rng",
+    "check_same_namespace",
+    "check_weight_power",
+    "points",
+]
+
+BACKENDS = ("auto", "array_api", "numba")
+ESTIMATORS = ("v", "u")
+# Index arrays beyond this many entries (16 GiB of int64) are refused before allocation.
+MAX_INDEX_ENTRIES = 2**31
+
+
+class Points(NamedTuple):
+    """A validated point cloud in its working dtype.
+
+    ``array`` is the cloud as computed on (float16 and bfloat16 are promoted to
+    float32); ``dtype`` is the caller's dtype, in which results are returned.
+    """
+
+    array: object
+    xp: object
+    device: object
+    dtype: object
+
+
+def is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def points(X, name: str, *, check_finite: bool = True) -> Points:
+    """Validate an ``(N, d)`` real floating point cloud.
+
+    Float16 and bfloat16 are promoted to float32 for the computation. The finite
+    check is one reduction over ``X`` (and, on a GPU, one host synchronisation).
+    """
+    try:
+        xp = array_namespace(X)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an array (NumPy, CuPy, PyTorch, JAX or another Array-API "
+            f"array) of shape (N, d); got {type(X).__name__}"
+        ) from None
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D with shape (N, d); got shape {tuple(X.shape)}")
+    n_points, n_features = X.shape
+    if n_points == 0 or n_features == 0:
+        raise ValueError(f"{name} must have at least one point and one feature; got shape {tuple(X.shape)}")
+    dtype = X.dtype
+    if not xp.isdtype(dtype, "real floating"):
+        raise TypeError(
+            f"{name} must have a real floating dtype (float32 or float64; float16 and "
+            f"bfloat16 are computed in float32); got {dtype}"
+        )
+    array = X
+    if dtype not in (xp.float32, xp.float64):
+        array = xp.astype(X, xp.float32)
+    if check_finite and not bool(xp.all(xp.isfinite(array))):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return Points(array, xp, device(X), dtype)
+
+
+def check_same_namespace(first: Points, second: Points, names: tuple[str, str]) -> None:
+    """Two clouds must share namespace, device, feature dimension and dtype."""
+    a, b = names
+    if first.xp is not second.xp:
+        raise TypeError(f"{a} and {b} must come from the same array library; got {first.xp.__name__} and {second.xp.__name__}")
+    if first.device != second.device:
+        raise ValueError(f"{a} and {b} must be on the same device; got {first.device} and {second.device}")
+    if first.array.shape[1] != second.array.shape[1]:
+        raise ValueError(
+            f"{a} and {b} must have the same number of features; got {first.array.shape[1]} and {second.array.shape[1]}"
+        )
+    if first.dtype != second.dtype:
+        raise TypeError(f"{a} and {b} must have the same dtype; got {first.dtype} and {second.dtype}")
+
+
+def check_q(q, name: str = "q") -> int:
+    if not is_integer(q):
+        raise TypeError(f"{name} must be a non-negative integer; got {q!r}")
+    if q < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {q}")
+    return int(q)
+
+
+def check_n_subsamples(n_subsamples, q: int) -> int:
+    if not is_integer(n_subsamples):
+        raise TypeError(f"n_subsamples must be a positive integer; got {n_subsamples!r}")
+    if n_subsamples <= 0:
+        raise ValueError(f"n_subsamples must be a positive integer; got {n_subsamples}")
+    if n_subsamples * (2 * q + 2) > MAX_INDEX_ENTRIES:
+        raise ValueError(
+            f"n_subsamples={n_subsamples} with q={q} needs {n_subsamples * (2 * q + 2)} indices, "
+            f"more than the {MAX_INDEX_ENTRIES} this library allocates"
+        )
+    return int(n_subsamples)
+
+
+def check_positive_real(value, name: str) -> float:
+    if not is_real(value):
+        raise TypeError(f"{name} must be a positive real number; got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number; got {value}")
+    return value
+
+
+def check_bandwidth(bandwidth) -> float:
+    return check_positive_real(bandwidth, "bandwidth")
+
+
+def check_weight_power(weight_power) -> float:
+    if not is_real(weight_power):
+        raise TypeError(f"weight_power must be a real number >= 1; got {weight_power!r}")
+    weight_power = float(weight_power)
+    if not (math.isfinite(weight_power) and weight_power >= 1):
+        raise ValueError(f"weight_power must be a finite number >= 1; got {weight_power}")
+    return weight_power
+
+
+def check_choice(value, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_estimator(estimator) -> str:
+    return check_choice(estimator, "estimator", ESTIMATORS)
+
+
+def check_backend(backend) -> str:
+    return check_choice(backend, "backend", BACKENDS)
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def check_rng(rng) -> np.random.Generator:
+    """``None`` (fresh entropy), an integer seed or a ``numpy.random.Generator``."""
+    if rng is None or is_integer(rng):
+        if rng is not None and rng < 0:
+            raise ValueError(f"rng must be a non-negative integer seed; got {rng}")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(f"rng must be None, a non-negative int seed or a numpy.random.Generator; got {type(rng).__name__}")
+
+
+def check_dims_and_weights(dims, weights) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    if is_integer(dims) or not hasattr(dims, "__iter__"):
+        raise TypeError(f"dims must be a sequence of homology dimensions such as (0, 1); got {dims!r}")
+    dims = tuple(check_q(q, "dims") for q in dims)
+    if not dims:
+        raise ValueError("dims must name at least one homology dimension")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"dims must not repeat a dimension; got {dims}")
+    if weights is None:
+        return dims, (1.0,) * len(dims)
+    if not hasattr(weights, "__iter__"):
+        raise TypeError(f"weights must be a sequence of numbers, one per entry of dims; got {weights!r}")
+    weights = tuple(weights)
+    if len(weights) != len(dims):
+        raise ValueError(f"weights must have one entry per entry of dims ({len(dims)}); got {len(weights)}")
+    for weight in weights:
+        if not is_real(weight):
+            raise TypeError(f"weights must be real numbers; got {weight!r}")
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weights must be finite and non-negative; got {weight}")
+    return dims, tuple(float(w) for w in weights)
+
+
+def check_indices(indices, n_points: int, q: int, xp, device):
+    """An ``(s, 2q+2)`` integer array of row indices into an ``n_points`` cloud.
+
+    Returned in ``xp`` on ``device`` as int64. The range check reads two numbers
+    back to the host.
+    """
+    try:
+        source_xp = array_namespace(indices)
+    except TypeError:
+        raise TypeError(f"indices must be an integer array of shape (n_subsamples, {2 * q + 2}); got {type(indices).__name__}") from None
+    if not source_xp.isdtype(indices.dtype, "integral"):
+        raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
+    m = 2 * q + 2
+    if indices.ndim != 2 or indices.shape[1] != m or indices.shape[0] == 0:
+        raise ValueError(f"indices must have shape (n_subsamples, {m}) with n_subsamples >= 1 for q={q}; got {tuple(indices.shape)}")
+    if source_xp is not xp:
+        if not isinstance(indices, np.ndarray):
+            raise TypeError("indices must be a NumPy array or an array of the same library as the point cloud")
+        indices = xp.asarray(indices, device=device)
+    indices = xp.astype(indices, xp.int64)
+    low, high = int(xp.min(indices)), int(xp.max(indices))
+    if low < 0 or high >= n_points:
+        raise ValueError(f"indices must lie in [0, {n_points}) for a cloud of {n_points} points; got values in [{low}, {high}]")
+    return indices

@@ -1,0 +1,54 @@
+"""Shared fixtures: the array namespaces under test and Hypothesis profiles."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "fuzz", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+class Namespace:
+    """An array library under test: ``asarray`` from NumPy and ``to_numpy`` back."""
+
+    def __init__(self, name: str, module):
+        self.name = name
+        self.module = module
+
+    def asarray(self, array, dtype=None):
+        array = np.asarray(array)
+        if dtype is not None:
+            array = array.astype(dtype)
+        return self.module.asarray(array)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _namespace(name: str) -> Namespace:
+    if name == "cupy":
+        cupy = pytest.importorskip("cupy")
+        if not cupy.is_available():
+            pytest.skip("CuPy is installed but no CUDA device is available")
+        return Namespace(name, cupy)
+    return Namespace(name, pytest.importorskip(name))
+
+
+@pytest.fixture(params=["numpy", "array_api_strict", "torch", "cupy"])
+def xp(request) -> Namespace:
+    """Each array library the Array-API backend must serve; absent ones skip."""
+    return _namespace(request.param)
+
+
+def module_available(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
