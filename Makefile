@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not cudasim"
-	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -m cudasim tests/test_numba_cuda.py
+	$(BIN)/python -m pytest --ignore=tests/test_numba_cuda.py
+	# The CUDA simulator must be switched on before numba.cuda is first imported: own process.
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest tests/test_numba_cuda.py
 
 demo: $(STAMP)
 	$(BIN)/ppm-array shape-match --out results
