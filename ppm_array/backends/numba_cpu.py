@@ -8,13 +8,12 @@ so results are bitwise reproducible on one machine and thread setting.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 from numba import njit, prange
 
 from ._fastmath import exp_neg
+from ._kernel_bodies import build
 from ._moments import Moments, assemble, point_set
 
 __all__ = ["mmd_squared", "persistence", "persistence_vjp"]
@@ -27,74 +26,16 @@ _VECTORISE = {"reassoc", "contract", "nsz", "arcp"}
 TILE = 256
 
 
-@njit(cache=True, inline="always")
-def _difference_scale(X, a, b):
-    scale = 0.0
-    for k in range(X.shape[1]):
-        scale = max(scale, abs(X[a, k] - X[b, k]))
-    return scale
-
-
-@njit(cache=True, inline="always")
-def _scaled_norm(X, a, b, scale):
-    total = 0.0
-    for k in range(X.shape[1]):
-        t = (X[a, k] - X[b, k]) / scale
-        total += t * t
-    return math.sqrt(total)
-
-
-@njit(cache=True, inline="always")
-def _distance(X, a, b):
-    """``|X[a] - X[b]|`` without overflow or underflow: the difference is scaled first."""
-    scale = _difference_scale(X, a, b)
-    if scale == 0.0:
-        return 0.0
-    return _scaled_norm(X, a, b, scale) * scale
+_bodies = build(njit(inline="always"))
+_subsample_persistence = _bodies.subsample_persistence
+_edge_push = _bodies.edge_push
 
 
 @njit(parallel=True, cache=True)
 def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
-    """Closed-form ``PH_q`` of every row of ``indices``; one subsample per iteration.
-
-    Distances are recomputed rather than stored, so nothing of size ``s x m x m``
-    exists. Ties resolve to the lowest index, as in the reference.
-    """
-    n_subsamples, m = indices.shape
-    for k in prange(n_subsamples):
-        if m == 2:
-            a, b = indices[k, 0], indices[k, 1]
-            birth[k] = 0.0
-            lifetime[k] = _distance(X, a, b)
-            birth_edge[k, 0] = a
-            birth_edge[k, 1] = a
-            death_edge[k, 0] = a
-            death_edge[k, 1] = b
-            continue
-        t_birth, t_death = -1.0, np.inf
-        i_birth = j_birth = i_death = j_death = 0
-        for i in range(m):
-            f1 = f2 = -1.0
-            j1 = j2 = 0
-            for j in range(m):
-                if j == i:
-                    continue
-                distance = _distance(X, indices[k, i], indices[k, j])
-                if distance > f1:
-                    f2, j2 = f1, j1
-                    f1, j1 = distance, j
-                elif distance > f2:
-                    f2, j2 = distance, j
-            if f2 > t_birth:
-                t_birth, i_birth, j_birth = f2, i, j2
-            if f1 < t_death:
-                t_death, i_death, j_death = f1, i, j1
-        birth[k] = t_birth
-        lifetime[k] = max(t_death - t_birth, 0.0)
-        birth_edge[k, 0] = indices[k, i_birth]
-        birth_edge[k, 1] = indices[k, j_birth]
-        death_edge[k, 0] = indices[k, i_death]
-        death_edge[k, 1] = indices[k, j_death]
+    """Closed-form ``PH_q`` of every row of ``indices``, one subsample per iteration."""
+    for k in prange(indices.shape[0]):
+        _subsample_persistence(X, indices, k, birth, lifetime, birth_edge, death_edge)
 
 
 def persistence(X, indices, q, *, xp):
@@ -113,15 +54,7 @@ def persistence(X, indices, q, *, xp):
 def edge_push_kernel(X, edges, grad_length, pushes):
     """``pushes[e] = grad_length[e] * (x_a - x_b) / |x_a - x_b|`` (0 if they coincide)."""
     for e in prange(edges.shape[0]):
-        a, b = edges[e, 0], edges[e, 1]
-        scale = _difference_scale(X, a, b)
-        if scale == 0.0:
-            for k in range(X.shape[1]):
-                pushes[e, k] = 0.0
-            continue
-        factor = grad_length[e] / (_scaled_norm(X, a, b, scale) * scale)
-        for k in range(X.shape[1]):
-            pushes[e, k] = factor * (X[a, k] - X[b, k])
+        _edge_push(X, edges, grad_length, e, pushes)
 
 
 @njit(parallel=True, cache=True)

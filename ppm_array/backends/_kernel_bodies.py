@@ -1,0 +1,95 @@
+"""Per-element kernel bodies shared by the Numba CPU and Numba-CUDA backends.
+
+:func:`build` compiles them with the target's decorator (``numba.njit`` or
+``numba.cuda.jit(device=True)``), so both targets run the same code: one thread
+(CUDA) or one ``prange`` iteration (CPU) per subsample or edge.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+__all__ = ["build"]
+
+
+def build(jit) -> SimpleNamespace:
+    """The bodies compiled with ``jit``; see each function for what it computes."""
+
+    @jit
+    def difference_scale(X, a, b):
+        scale = 0.0
+        for k in range(X.shape[1]):
+            scale = max(scale, abs(X[a, k] - X[b, k]))
+        return scale
+
+    @jit
+    def scaled_norm(X, a, b, scale):
+        total = 0.0
+        for k in range(X.shape[1]):
+            t = (X[a, k] - X[b, k]) / scale
+            total += t * t
+        return math.sqrt(total)
+
+    @jit
+    def distance(X, a, b):
+        """``|X[a] - X[b]|`` without overflow or underflow: the difference is scaled first."""
+        scale = difference_scale(X, a, b)
+        if scale == 0.0:
+            return 0.0
+        return scaled_norm(X, a, b, scale) * scale
+
+    @jit
+    def subsample_persistence(X, indices, k, birth, lifetime, birth_edge, death_edge):
+        """Closed-form ``PH_q`` of subsample ``k``, written to row ``k`` of the outputs.
+
+        Distances are recomputed rather than stored, so no ``m x m`` buffer is
+        needed. Ties resolve to the lowest index, as in the reference.
+        """
+        m = indices.shape[1]
+        if m == 2:
+            a, b = indices[k, 0], indices[k, 1]
+            birth[k] = 0.0
+            lifetime[k] = distance(X, a, b)
+            birth_edge[k, 0] = a
+            birth_edge[k, 1] = a
+            death_edge[k, 0] = a
+            death_edge[k, 1] = b
+            return
+        t_birth, t_death = -1.0, math.inf
+        i_birth = j_birth = i_death = j_death = 0
+        for i in range(m):
+            f1 = f2 = -1.0
+            j1 = j2 = 0
+            for j in range(m):
+                if j == i:
+                    continue
+                length = distance(X, indices[k, i], indices[k, j])
+                if length > f1:
+                    f2, j2 = f1, j1
+                    f1, j1 = length, j
+                elif length > f2:
+                    f2, j2 = length, j
+            if f2 > t_birth:
+                t_birth, i_birth, j_birth = f2, i, j2
+            if f1 < t_death:
+                t_death, i_death, j_death = f1, i, j1
+        birth[k] = t_birth
+        lifetime[k] = max(t_death - t_birth, 0.0)
+        birth_edge[k, 0] = indices[k, i_birth]
+        birth_edge[k, 1] = indices[k, j_birth]
+        death_edge[k, 0] = indices[k, i_death]
+        death_edge[k, 1] = indices[k, j_death]
+
+    @jit
+    def edge_push(X, edges, grad_length, e, pushes):
+        """``pushes[e] = grad_length[e] (x_a - x_b) / |x_a - x_b|`` (0 if they coincide)."""
+        a, b = edges[e, 0], edges[e, 1]
+        scale = difference_scale(X, a, b)
+        factor = 0.0
+        if scale > 0.0:
+            factor = grad_length[e] / (scaled_norm(X, a, b, scale) * scale)
+        for k in range(X.shape[1]):
+            pushes[e, k] = factor * (X[a, k] - X[b, k])
+
+    return SimpleNamespace(distance=distance, subsample_persistence=subsample_persistence, edge_push=edge_push)

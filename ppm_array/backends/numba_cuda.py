@@ -1,0 +1,154 @@
+"""Numba-CUDA backend for CuPy arrays (and, in tests, the CUDA simulator).
+
+Same operations and signatures as :mod:`ppm_array.backends.array_api`, plus a
+``threads_per_block`` keyword. Kernels take CuPy arrays zero-copy through
+``__cuda_array_interface__``; everything around them is Array-API code in the
+caller's namespace ``xp``, so the host never reads device data. This module is
+imported only when the backend is selected, and it touches no GPU at import.
+
+One thread computes one subsample (persistence), one edge (VJP, scattered with
+atomic adds) or one persistence point's kernel moments against a whole set
+(MMD, with the partner set streamed through shared memory in tiles): ``O(s)``
+memory, no ``s x s`` matrix. Kernels compute in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import cuda, float64
+
+from .._namespace import device as device_of
+from ._kernel_bodies import build
+from ._moments import Moments, assemble, point_set
+
+__all__ = ["mmd_squared", "persistence", "persistence_vjp"]
+
+THREADS_PER_BLOCK = 128
+# Partner points held in shared memory per tile (3 float64 arrays of this size).
+SHARED_TILE = 256
+
+_bodies = build(cuda.jit(device=True))
+_subsample_persistence = _bodies.subsample_persistence
+_edge_push = _bodies.edge_push
+
+
+@cuda.jit
+def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
+    k = cuda.grid(1)
+    if k < indices.shape[0]:
+        _subsample_persistence(X, indices, k, birth, lifetime, birth_edge, death_edge)
+
+
+@cuda.jit
+def edge_push_kernel(X, edges, grad_length, pushes):
+    e = cuda.grid(1)
+    if e < edges.shape[0]:
+        _edge_push(X, edges, grad_length, e, pushes)
+
+
+@cuda.jit
+def scatter_kernel(edges, pushes, grad):
+    """``grad[a] += pushes[e]`` and ``grad[b] -= pushes[e]`` for each edge ``(a, b)``, atomically."""
+    e = cuda.grid(1)
+    if e < edges.shape[0]:
+        for k in range(grad.shape[1]):
+            cuda.atomic.add(grad, (edges[e, 0], k), pushes[e, k])
+            cuda.atomic.add(grad, (edges[e, 1], k), -pushes[e, k])
+
+
+@cuda.jit
+def moments_kernel(b_a, l_a, b_b, l_b, v_b, exclude_self, inv_two_h2, out):
+    """``out[:, i] = (m0, mb, ml)`` of point ``i`` of A against all of B (see ``_moments``).
+
+    B is loaded tile by tile into shared memory by the whole block; points of B
+    with zero weight are skipped. ``exclude_self`` drops ``j = i`` (A is B).
+    """
+    i = cuda.grid(1)
+    tx = cuda.threadIdx.x
+    tile_b = cuda.shared.array(SHARED_TILE, dtype=float64)
+    tile_l = cuda.shared.array(SHARED_TILE, dtype=float64)
+    tile_v = cuda.shared.array(SHARED_TILE, dtype=float64)
+    active = i < b_a.shape[0]
+    bi = b_a[i] if active else 0.0
+    li = l_a[i] if active else 0.0
+    s0 = sb = sl = 0.0
+    n_b = b_b.shape[0]
+    for start in range(0, n_b, SHARED_TILE):
+        for t in range(tx, SHARED_TILE, cuda.blockDim.x):
+            j = start + t
+            inside = j < n_b
+            tile_b[t] = b_b[j] if inside else 0.0
+            tile_l[t] = l_b[j] if inside else 0.0
+            tile_v[t] = v_b[j] if inside else 0.0
+        cuda.syncthreads()
+        if active:
+            for t in range(min(SHARED_TILE, n_b - start)):
+                vj = tile_v[t]
+                if vj != 0.0 and not (exclude_self and start + t == i):
+                    db = bi - tile_b[t]
+                    dl = li - tile_l[t]
+                    e = vj * math.exp(-(db * db + dl * dl) * inv_two_h2)
+                    s0 += e
+                    sb += e * db
+                    sl += e * dl
+        cuda.syncthreads()
+    if active:
+        out[0, i] = s0
+        out[1, i] = sb
+        out[2, i] = sl
+
+
+def _blocks(n: int, threads_per_block: int) -> int:
+    return max(1, -(-n // threads_per_block))
+
+
+def persistence(X, indices, q, *, xp, threads_per_block=THREADS_PER_BLOCK):
+    device = device_of(X)
+    n_subsamples = indices.shape[0]
+    birth = xp.empty((n_subsamples,), dtype=X.dtype, device=device)
+    lifetime = xp.empty((n_subsamples,), dtype=X.dtype, device=device)
+    birth_edge = xp.empty((n_subsamples, 2), dtype=xp.int64, device=device)
+    death_edge = xp.empty((n_subsamples, 2), dtype=xp.int64, device=device)
+    persistence_kernel[_blocks(n_subsamples, threads_per_block), threads_per_block](
+        X, indices, birth, lifetime, birth_edge, death_edge)
+    return birth, lifetime, birth_edge, death_edge
+
+
+def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifetime, *, xp,
+                    threads_per_block=THREADS_PER_BLOCK):
+    device = device_of(X)
+    grad_death_length = xp.where(lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
+    grad_length = xp.astype(xp.concat([grad_birth - grad_death_length, grad_death_length]), xp.float64)
+    edges = xp.concat([birth_edge, death_edge], axis=0)
+    n_edges = edges.shape[0]
+    pushes = xp.empty((n_edges, X.shape[1]), dtype=xp.float64, device=device)
+    grad = xp.zeros(X.shape, dtype=xp.float64, device=device)
+    blocks = _blocks(n_edges, threads_per_block)
+    edge_push_kernel[blocks, threads_per_block](X, edges, grad_length, pushes)
+    scatter_kernel[blocks, threads_per_block](edges, pushes, grad)
+    return xp.astype(grad, X.dtype)
+
+
+def _moments(A, B, exclude_self, inv_two_h2, xp, threads_per_block):
+    n = A.birth.shape[0]
+    out = xp.empty((3, n), dtype=xp.float64, device=device_of(A.birth))
+    moments_kernel[_blocks(n, threads_per_block), threads_per_block](
+        A.birth, A.lifetime, B.birth, B.lifetime, B.v, exclude_self, inv_two_h2, out)
+    return Moments(out[0, :], out[1, :], out[2, :])
+
+
+def mmd_squared(P, Q, *, bandwidth, weight_power, unbiased, with_grad, grad_at_collapsed=True, xp,
+                threads_per_block=THREADS_PER_BLOCK):
+    dtype = P[0].dtype
+    P, Q = (point_set(*(xp.astype(a, xp.float64) for a in triple), weight_power) for triple in (P, Q))
+    inv_two_h2 = 1.0 / (2.0 * bandwidth * bandwidth)
+    moments = [_moments(A, B, A is B, inv_two_h2, xp, threads_per_block) for A, B in ((P, P), (Q, Q), (P, Q), (Q, P))]
+    value, grads = assemble(P, Q, *moments, bandwidth=bandwidth, unbiased=unbiased, with_grad=with_grad, xp=xp)
+    value = xp.astype(xp.asarray(value), dtype)
+    if grads is None:
+        return value, None
+    if not grad_at_collapsed:
+        grads = tuple((g_birth, xp.where(points.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
+                      for (g_birth, g_lifetime), points in zip(grads, (P, Q)))
+    return value, tuple(tuple(xp.astype(g, dtype) for g in pair) for pair in grads)
