@@ -26,7 +26,7 @@ def _regularizer(X, Y, *, bandwidth, dims, weights, n_subsamples, rng, replace, 
     xp, device = cloud_x.xp, cloud_x.device
     dtype = cloud_x.array.dtype
     value = xp.zeros((), dtype=dtype, device=device)
-    grad_x = grad_y = None
+    upstream = ([], [])  # per cloud: (sample, weighted d_birth, weighted d_lifetime) for each q
     for q, weight in zip(dims, weights):
         samples = []
         for cloud in (cloud_x, cloud_y):
@@ -38,18 +38,27 @@ def _regularizer(X, Y, *, bandwidth, dims, weights, n_subsamples, rng, replace, 
             grad_at_collapsed=False,
         )
         value = value + weight * term
-        if not with_grad:
-            continue
-        # The VJP is linear in the upstream gradients, so the weight scales those (length s), not grad_X.
-        (d_birth_p, d_lifetime_p), (d_birth_q, d_lifetime_q) = grads
-        step_x = _vjp(backend, cloud_x, P, weight * d_birth_p, weight * d_lifetime_p)
-        step_y = _vjp(backend, cloud_y, Q, weight * d_birth_q, weight * d_lifetime_q)
-        grad_x = step_x if grad_x is None else grad_x + step_x
-        grad_y = step_y if grad_y is None else grad_y + step_y
+        if with_grad:
+            for pending, sample, (d_birth, d_lifetime) in zip(upstream, samples, grads):
+                pending.append((sample, weight * d_birth, weight * d_lifetime))
     value = xp.asarray(cast(value, cloud_x.dtype, xp))
     if not with_grad:
         return value
-    return value, cast(grad_x, cloud_x.dtype, xp), cast(grad_y, cloud_y.dtype, xp)
+    grad_x, grad_y = (cast(_joint_vjp(backend, cloud, pending, xp), cloud.dtype, xp)
+                      for cloud, pending in zip((cloud_x, cloud_y), upstream))
+    return value, grad_x, grad_y
+
+
+def _joint_vjp(backend, cloud, pending, xp):
+    """One VJP over the subsamples of every dimension: it is linear in the upstream
+    gradients, so the dimensions' edges are concatenated and ``grad_X`` is built once."""
+    samples, d_births, d_lifetimes = zip(*pending)
+    joint = samples[0]._replace(
+        birth_edge=xp.concat([s.birth_edge for s in samples], axis=0),
+        death_edge=xp.concat([s.death_edge for s in samples], axis=0),
+        lifetime=xp.concat([s.lifetime for s in samples]),
+    )
+    return _vjp(backend, cloud, joint, xp.concat(d_births), xp.concat(d_lifetimes))
 
 
 def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None, replace=True,
