@@ -74,6 +74,18 @@ def segment_sum_kernel(order, starts, targets, pushes, grad):
                 grad[row, k] += sign * pushes[c >> 1, k]
 
 
+@njit(parallel=True, cache=True)
+def zero_fill_kernel(array):
+    """Zero a C-contiguous array in parallel, touching its pages in order.
+
+    ``np.zeros`` maps fresh pages lazily; the scattered writes of the VJP would then
+    take their page faults in random order, which dominates for large ``N``.
+    """
+    flat = array.reshape(-1)
+    for i in prange(flat.shape[0]):
+        flat[i] = 0.0
+
+
 def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifetime, *, xp):
     X = np.asarray(X)
     grad_death_length = np.where(lifetime > 0, grad_lifetime, 0.0)
@@ -85,7 +97,8 @@ def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifeti
     order = np.argsort(targets, kind="stable")
     sorted_targets = targets[order]
     starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_targets)) + 1, [targets.shape[0]]])
-    grad = np.zeros(X.shape, dtype=np.float64)
+    grad = np.empty(X.shape, dtype=np.float64)
+    zero_fill_kernel(grad)
     segment_sum_kernel(order, starts, targets, pushes, grad)
     return grad.astype(X.dtype, copy=False)
 
