@@ -23,7 +23,7 @@ demo: $(STAMP)
 	@echo "make demo: not yet - the ppm-array shape-match command is the next milestone."
 	@echo "Meanwhile, the quickstart in README.md runs one PPM-Reg step."
 
-bench: $(STAMP)
+bench: $(STAMP)  # about 10 minutes; see docs/benchmarks.md
 	$(BIN)/python benchmarks/bench_step.py
 
 # On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark.
