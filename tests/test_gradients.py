@@ -32,7 +32,6 @@ def octahedra(n_copies, seed, noise=0.05):
 def feature_indices(q, n_copies, n_random, seed):
     """Whole octahedra (q = 2), their equators (q = 1) or random pairs, then random rows."""
     rng = np.random.default_rng(seed)
-    m = 2 * q + 2
     equator = np.array([0, 1, 3, 4])
     rows = [6 * c + (np.arange(6) if q == 2 else equator if q == 1 else rng.choice(6, 2, replace=False))
             for c in range(n_copies)]
