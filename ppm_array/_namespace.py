@@ -7,34 +7,9 @@ Everything else in ppm_array receives ``xp`` (an Array-API namespace) and a
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array
-from array_api_compat import is_torch_array, to_device
+from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array, is_torch_array
 
-__all__ = [
-    "array_namespace",
-    "cast",
-    "device",
-    "is_cupy_namespace_array",
-    "is_numpy_namespace_array",
-    "is_torch_namespace_array",
-    "to_device",
-    "to_numpy",
-]
-
-
-def is_numpy_namespace_array(x) -> bool:
-    """True for a NumPy ndarray (or NumPy scalar)."""
-    return is_numpy_array(x)
-
-
-def is_cupy_namespace_array(x) -> bool:
-    """True for a CuPy ndarray; never imports CuPy."""
-    return is_cupy_array(x)
-
-
-def is_torch_namespace_array(x) -> bool:
-    """True for a torch.Tensor; never imports torch."""
-    return is_torch_array(x)
+__all__ = ["array_namespace", "cast", "device", "is_cupy_array", "is_numpy_array", "to_numpy"]
 
 
 def to_numpy(x) -> np.ndarray:

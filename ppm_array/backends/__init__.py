@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from .._namespace import is_cupy_namespace_array, is_numpy_namespace_array
+from .._namespace import is_cupy_array, is_numpy_array
 
 __all__ = ["select_backend"]
 
@@ -30,9 +30,9 @@ def select_backend(name: str, array):
     if name == "array_api":
         return importlib.import_module(".array_api", __name__)
     compiled = None
-    if is_numpy_namespace_array(array):
+    if is_numpy_array(array):
         compiled = ".numba_cpu"
-    elif is_cupy_namespace_array(array):
+    elif is_cupy_array(array):
         compiled = ".numba_cuda"
     if compiled is not None and _numba_available():
         return importlib.import_module(compiled, __name__)
