@@ -8,6 +8,7 @@ import sys
 import ppm_array as pa
 
 PUBLIC = {
+    "energy_distance_value_and_grad", "rbf_mmd_value_and_grad",
     "PersistenceSample", "exact_principal_persistence", "mmd", "mmd_value_and_grad", "persistence_vjp",
     "ppm_reg", "ppm_reg_value_and_grad", "principal_persistence", "subsample_indices",
 }
