@@ -6,6 +6,10 @@ The value and explicit gradients come from the NumPy path of
 this means a device-to-host round trip per call; the computation itself runs on
 the CPU. (For GPU-resident work, CuPy and the Numba-CUDA backend avoid it.)
 
+Shapes, dtypes and options are checked while tracing, with the core's errors;
+NaN or inf in the values can only be detected in the callback, where the core's
+``ValueError`` surfaces as a ``JaxRuntimeError`` with the same message.
+
 Randomness is explicit: a JAX PRNG key selects the subsamples. Under ``jit`` the
 subsamples stay fixed for a fixed key; pass a new key (``jax.random.split``) at
 every step to draw new ones.
@@ -21,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .regularizer import RegularizerOptions
 from .regularizer import ppm_reg_value_and_grad as _core_value_and_grad
 
 __all__ = ["ppm_reg"]
@@ -28,13 +33,31 @@ __all__ = ["ppm_reg"]
 _OPTIONS = ("bandwidth", "dims", "weights", "n_subsamples", "replace", "weight_power", "estimator", "squared", "backend")
 
 
-def _freeze(options: dict) -> tuple:
-    """Options as a hashable tuple (they are static under ``jit``)."""
+def _check_static(X, Y, options: dict) -> None:
+    """Everything that can be checked while tracing: shapes, dtypes and options.
+
+    Values (NaN or inf in X or Y) can only be checked inside the host callback;
+    there the core's ``ValueError`` surfaces as a ``JaxRuntimeError`` carrying its message.
+    """
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))} (randomness comes from key)")
     if "bandwidth" not in options:
         raise TypeError("ppm_reg() missing required keyword argument: 'bandwidth'")
+    RegularizerOptions.check(**options)
+    for name, array in (("X", X), ("Y", Y)):
+        if array.ndim != 2 or 0 in array.shape:
+            raise ValueError(f"{name} must be 2-D with shape (N, d), N >= 1 and d >= 1; got shape {tuple(array.shape)}")
+        if not jnp.issubdtype(array.dtype, jnp.floating):
+            raise TypeError(f"{name} must have a real floating dtype; got {array.dtype}")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"X and Y must have the same number of features; got {X.shape[1]} and {Y.shape[1]}")
+    if X.dtype != Y.dtype:
+        raise TypeError(f"X and Y must have the same dtype; got {X.dtype} and {Y.dtype}")
+
+
+def _freeze(options: dict) -> tuple:
+    """Options as a hashable tuple (they are static under ``jit``)."""
     frozen = []
     for name, value in sorted(options.items()):
         frozen.append((name, tuple(value) if name in ("dims", "weights") and value is not None else value))
@@ -93,5 +116,7 @@ def ppm_reg(X, Y, key, **options):
     >>> grad.shape
     (64, 2)
     """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    _check_static(X, Y, options)
     key_data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     return _ppm_reg(X, Y, key_data, _freeze(options))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from . import _validation as v
 from ._namespace import cast
 from .backends import select_backend
@@ -9,32 +11,48 @@ from .mmd import MMDOptions, mmd_squared_and_grad
 from .persistence import _persistence_sample, _vjp
 from .subsampling import _draw
 
-__all__ = ["ppm_reg", "ppm_reg_value_and_grad"]
+__all__ = ["RegularizerOptions", "ppm_reg", "ppm_reg_value_and_grad"]
 
 
-def _regularizer(X, Y, *, bandwidth, dims, weights, n_subsamples, rng, replace, weight_power, estimator, squared, backend, with_grad):
+class RegularizerOptions(NamedTuple):
+    """The validated options of PPM-Reg, everything but the clouds and the randomness."""
+
+    dims: tuple
+    weights: tuple
+    n_subsamples: int
+    replace: bool
+    mmd: MMDOptions
+    backend: str
+
+    @classmethod
+    def check(cls, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, replace=True, weight_power=1.0,
+              estimator="v", squared=True, backend="auto") -> "RegularizerOptions":
+        dims, weights = v.check_dims_and_weights(dims, weights)
+        mmd_options = MMDOptions.check(bandwidth, weight_power, estimator, squared)
+        n_subsamples = v.check_n_subsamples(n_subsamples, max(dims))
+        if mmd_options.unbiased and n_subsamples < 2:
+            raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {n_subsamples}")
+        return cls(dims, weights, n_subsamples, v.check_bool(replace, "replace"), mmd_options, v.check_backend(backend))
+
+
+def _regularizer(X, Y, *, rng, with_grad, **options):
     cloud_x, cloud_y = v.points(X, "X"), v.points(Y, "Y")
     v.check_same_namespace(cloud_x, cloud_y, ("X", "Y"))
-    dims, weights = v.check_dims_and_weights(dims, weights)
-    options = MMDOptions.check(bandwidth, weight_power, estimator, squared)
-    n_subsamples = v.check_n_subsamples(n_subsamples, max(dims))
-    if options.unbiased and n_subsamples < 2:
-        raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {n_subsamples}")
-    replace = v.check_bool(replace, "replace")
+    checked = RegularizerOptions.check(**options)
     generator = v.check_rng(rng)
-    backend = select_backend(v.check_backend(backend), cloud_x.array)
+    backend = select_backend(checked.backend, cloud_x.array)
     xp, device = cloud_x.xp, cloud_x.device
     dtype = cloud_x.array.dtype
     value = xp.zeros((), dtype=dtype, device=device)
     upstream = ([], [])  # per cloud: (sample, weighted d_birth, weighted d_lifetime) for each q
-    for q, weight in zip(dims, weights):
+    for q, weight in zip(checked.dims, checked.weights):
         samples = []
         for cloud in (cloud_x, cloud_y):
-            host = _draw(generator, cloud.array.shape[0], 2 * q + 2, n_subsamples, replace)
+            host = _draw(generator, cloud.array.shape[0], 2 * q + 2, checked.n_subsamples, checked.replace)
             samples.append(_persistence_sample(backend, cloud, q, xp.asarray(host, device=device)))
         P, Q = samples
         term, grads = mmd_squared_and_grad(
-            backend, (P.birth, P.lifetime, P.mass), (Q.birth, Q.lifetime, Q.mass), options, with_grad, xp,
+            backend, (P.birth, P.lifetime, P.mass), (Q.birth, Q.lifetime, Q.mass), checked.mmd, with_grad, xp,
             grad_at_collapsed=False,
         )
         value = value + weight * term

@@ -90,3 +90,45 @@ def test_ppm_reg_on_cupy_equals_numpy():
         assert all(isinstance(a, cupy.ndarray) and a.dtype == dtype for a in got)
         for a, b in zip(got, expected):
             np.testing.assert_allclose(cupy.asnumpy(a), b, rtol=rtol, atol=rtol * np.abs(b).max())
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def kernel_inputs(draw):
+    q = draw(st.integers(0, 2))
+    n_points, d, s = draw(st.integers(1, 10)), draw(st.integers(1, 3)), draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    X = rng.normal(size=(n_points, d)) * 10.0 ** draw(st.floats(-50, 50))
+    if draw(st.booleans()):
+        X[: n_points // 2] = X[-1]  # duplicated points
+    return q, X, rng.integers(0, n_points, size=(s, 2 * q + 2)), rng
+
+
+@given(case=kernel_inputs(), threads_per_block=st.sampled_from([1, 4, 32]))
+def test_fuzz_cuda_kernels_equal_reference(case, threads_per_block):
+    """Fuzzing of the CUDA kernels (simulated in make test): finite, and equal to the reference."""
+    q, X, indices, rng = case
+    xp, move = namespace_and_move()
+    reference = reference_namespace()
+    expected = array_api.persistence(X, indices, q, xp=reference)
+    got = numba_cuda.persistence(move(X), move(indices), q, xp=xp, threads_per_block=threads_per_block)
+    scale = max(float(np.abs(X).max()), 1e-300)
+    for a, b in zip(got[:2], expected[:2]):
+        np.testing.assert_allclose(to_numpy(a), b, rtol=1e-12, atol=1e-13 * scale)
+    upstream = rng.normal(size=(2, indices.shape[0]))
+    grad = numba_cuda.persistence_vjp(move(X), *map(move, (expected[2], expected[3], expected[1], *upstream)), xp=xp,
+                                      threads_per_block=threads_per_block)
+    grad_expected = array_api.persistence_vjp(X, expected[2], expected[3], expected[1], *upstream, xp=reference)
+    assert np.all(np.isfinite(to_numpy(grad)))
+    np.testing.assert_allclose(to_numpy(grad), grad_expected, rtol=1e-10, atol=1e-10 * np.abs(grad_expected).max())
+    P = (expected[0] / scale, expected[1] / scale, np.full(indices.shape[0], 1 / indices.shape[0]))
+    options = dict(bandwidth=0.5, weight_power=1.0, unbiased=False, with_grad=True)
+    value, grads = numba_cuda.mmd_squared(tuple(map(move, P)), tuple(map(move, P)), xp=xp,
+                                          threads_per_block=threads_per_block, **options)
+    value_ref, grads_ref = array_api.mmd_squared(P, P, xp=reference, **options)
+    assert abs(float(to_numpy(value)) - float(value_ref)) <= 1e-12 * max(1.0, abs(float(value_ref)))
+    for a, b in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
+        np.testing.assert_allclose(to_numpy(a), b, rtol=1e-10, atol=1e-12)

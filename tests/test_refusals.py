@@ -1,0 +1,100 @@
+"""Bad input is refused at the boundary with an error that names the argument."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import ppm_array as pa
+
+X = np.random.default_rng(0).normal(size=(20, 2))
+Y = np.random.default_rng(1).normal(size=(15, 2))
+SAMPLE = pa.principal_persistence(X, 1, n_subsamples=10, rng=0, backend="array_api")
+GOOD = dict(bandwidth=0.2, n_subsamples=50, rng=0)
+
+
+def reg(x=X, y=Y, **options):
+    return lambda backend: pa.ppm_reg_value_and_grad(x, y, backend=backend, **{**GOOD, **options})
+
+
+CASES = [
+    # shapes
+    ("1-D X", reg(x=X[:, 0]), ValueError, "X must be 2-D"),
+    ("3-D X", reg(x=X[None]), ValueError, "X must be 2-D"),
+    ("empty X", reg(x=X[:0]), ValueError, "X must have at least one point"),
+    ("no features", reg(y=Y[:, :0]), ValueError, "Y must have at least one point and one feature"),
+    ("different d", reg(y=Y[:, :1]), ValueError, "same number of features"),
+    ("list X", reg(x=X.tolist()), TypeError, "X must be an array"),
+    # values
+    ("NaN in X", reg(x=np.where(np.arange(40).reshape(20, 2) == 7, np.nan, X)), ValueError, "X contains NaN"),
+    ("inf in Y", reg(y=np.where(np.arange(30).reshape(15, 2) == 3, np.inf, Y)), ValueError, "Y contains NaN or inf"),
+    # dtypes
+    ("integer X", reg(x=X.astype(np.int64)), TypeError, "X must have a real floating dtype"),
+    ("bool X", reg(x=X > 0), TypeError, "X must have a real floating dtype"),
+    ("complex Y", reg(y=Y.astype(np.complex128)), TypeError, "Y must have a real floating dtype"),
+    ("mixed dtypes", reg(y=Y.astype(np.float32)), TypeError, "same dtype"),
+    # options
+    ("negative q", lambda b: pa.principal_persistence(X, -1, n_subsamples=3, backend=b), ValueError, "q must be a non-negative"),
+    ("float q", lambda b: pa.principal_persistence(X, 1.0, n_subsamples=3, backend=b), TypeError, "q must be a non-negative integer"),
+    ("dims int", reg(dims=1), TypeError, "dims must be a sequence"),
+    ("dims empty", reg(dims=()), ValueError, "dims must name at least one"),
+    ("dims repeated", reg(dims=(1, 1)), ValueError, "dims must not repeat"),
+    ("weights length", reg(weights=(1.0,)), ValueError, "weights must have one entry per entry of dims"),
+    ("weights negative", reg(weights=(1.0, -1.0)), ValueError, "weights must be finite and non-negative"),
+    ("n_subsamples zero", reg(n_subsamples=0), ValueError, "n_subsamples must be a positive integer"),
+    ("n_subsamples float", reg(n_subsamples=10.0), TypeError, "n_subsamples must be a positive integer"),
+    ("n_subsamples huge", reg(n_subsamples=10**12), ValueError, "more than the"),
+    ("bandwidth zero", reg(bandwidth=0.0), ValueError, "bandwidth must be a positive finite"),
+    ("bandwidth nan", reg(bandwidth=float("nan")), ValueError, "bandwidth must be a positive finite"),
+    ("bandwidth string", reg(bandwidth="0.2"), TypeError, "bandwidth must be a positive real"),
+    ("weight_power < 1", reg(weight_power=0.5), ValueError, "weight_power must be a finite number >= 1"),
+    ("estimator", reg(estimator="w"), ValueError, "estimator must be one of"),
+    ("backend", lambda b: pa.ppm_reg(X, Y, bandwidth=0.2, backend="cuda"), ValueError, "backend must be one of"),
+    ("squared", reg(squared="yes"), TypeError, "squared must be True or False"),
+    ("rng RandomState", reg(rng=np.random.RandomState(0)), TypeError, "rng must be None"),
+    ("rng negative", reg(rng=-3), ValueError, "rng must be a non-negative integer seed"),
+    ("u with one subsample", reg(estimator="u", n_subsamples=1), ValueError, "estimator='u' needs"),
+    ("replace=False, too few points", lambda b: pa.principal_persistence(X[:3], 1, n_subsamples=5, replace=False, backend=b),
+     ValueError, "replace=False needs at least"),
+    # indices
+    ("indices width", lambda b: pa.principal_persistence(X, 1, indices=np.zeros((3, 3), dtype=int), backend=b), ValueError,
+     "indices must have shape (n_subsamples, 4)"),
+    ("indices range", lambda b: pa.principal_persistence(X, 0, indices=np.array([[0, 20]]), backend=b), ValueError,
+     "indices must lie in [0, 20)"),
+    ("indices negative", lambda b: pa.principal_persistence(X, 0, indices=np.array([[-1, 2]]), backend=b), ValueError,
+     "indices must lie in"),
+    ("indices float", lambda b: pa.principal_persistence(X, 0, indices=np.array([[0.0, 1.0]]), backend=b), TypeError,
+     "indices must have an integer dtype"),
+    ("indices and n_subsamples", lambda b: pa.principal_persistence(X, 0, indices=np.array([[0, 1]]), n_subsamples=3, backend=b),
+     ValueError, "exactly one of n_subsamples and indices"),
+    # samples and upstream gradients
+    ("not a sample", lambda b: pa.mmd((1, 2), SAMPLE, bandwidth=0.2, backend=b), TypeError, "P must be a PersistenceSample"),
+    ("q mismatch", lambda b: pa.mmd(SAMPLE, pa.principal_persistence(X, 0, n_subsamples=4, rng=0), bandwidth=0.2, backend=b),
+     ValueError, "same homology dimension"),
+    ("vjp shape", lambda b: pa.persistence_vjp(X, SAMPLE, np.ones(3), np.ones(10), backend=b), ValueError, "grad_birth must have shape"),
+    ("vjp cloud", lambda b: pa.persistence_vjp(Y, SAMPLE, np.ones(10), np.ones(10), backend=b), ValueError,
+     "sample was computed from a cloud of 20 points"),
+    ("exact too large", lambda b: pa.exact_principal_persistence(np.zeros((200, 2)), 2, backend=b), ValueError, "use principal_persistence"),
+]
+
+
+@pytest.mark.parametrize("backend", ["array_api", "numba"])
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_refused_with_a_named_argument(case, backend):
+    _, call, error, message = case
+    with pytest.raises(error, match=re.escape(message)):
+        call(backend)
+
+
+def test_namespaces_and_devices_must_match():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="X and Y must come from the same array library"):
+        pa.ppm_reg(X, torch.asarray(Y), bandwidth=0.2)
+
+
+def test_numba_backend_refuses_other_namespaces():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="backend='numba' needs NumPy or CuPy arrays"):
+        pa.ppm_reg(torch.asarray(X), torch.asarray(Y), bandwidth=0.2, backend="numba")

@@ -1,0 +1,115 @@
+"""Awkward but valid inputs are handled: duplicates, extreme scales, low precision, layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ppm_array as pa
+
+BACKENDS = ["array_api", "numba"]
+OPTIONS = dict(bandwidth=0.3, dims=(0, 1, 2), weights=(1.0, 10.0, 10.0), n_subsamples=400, rng=1)
+
+
+def clouds(seed=0):
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, 50)
+    return 0.3 * rng.normal(size=(60, 2)), np.stack([np.cos(angle), np.sin(angle)], 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_identical_points_give_a_zero_gradient(backend):
+    X = np.ones((30, 3))
+    Y = np.random.default_rng(0).normal(size=(20, 3))
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **OPTIONS)
+    assert np.isfinite(value) and np.all(np.isfinite(grad_y))
+    np.testing.assert_array_equal(grad_x, 0.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_duplicated_points_give_finite_gradients(backend):
+    X, Y = clouds()
+    X = np.concatenate([X, X[:20], X[:5]])
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **OPTIONS)
+    assert np.isfinite(value) and np.all(np.isfinite(grad_x)) and np.all(np.isfinite(grad_y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, scales", [
+    (np.float64, [1e-100, 1e-30, 1e-5, 1e5, 1e30, 1e100]),
+    (np.float32, [1e-8, 1e-4, 1e4, 1e8]),
+])
+def test_value_and_gradient_are_homogeneous_across_scales(backend, dtype, scales):
+    """PPM-Reg of (cX, cY) with bandwidth c h is c^2 times that of (X, Y) with h, and the
+    gradients c times: checked far from 1 without overflow, underflow or NaN."""
+    X, Y = (a.astype(dtype) for a in clouds(1))
+    options = dict(OPTIONS, dims=(0, 1), weights=(1.0, 10.0))
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **options)
+    rtol = 1e-10 if dtype == np.float64 else 2e-3
+    for c in scales:
+        scaled = dict(options, bandwidth=options["bandwidth"] * c)
+        v_c, gx_c, gy_c = pa.ppm_reg_value_and_grad(X * dtype(c), Y * dtype(c), backend=backend, **scaled)
+        assert v_c.dtype == dtype
+        assert float(v_c) == pytest.approx(float(value) * c**2, rel=rtol)
+        np.testing.assert_allclose(gx_c / dtype(c), grad_x, rtol=rtol, atol=rtol * np.abs(grad_x).max())
+        np.testing.assert_allclose(gy_c / dtype(c), grad_y, rtol=rtol, atol=rtol * np.abs(grad_y).max())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float16_is_computed_in_float32_and_returned_in_float16(backend):
+    X, Y = clouds(2)
+    X16, Y16 = X.astype(np.float16), Y.astype(np.float16)
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X16, Y16, backend=backend, **OPTIONS)
+    assert value.dtype == grad_x.dtype == grad_y.dtype == np.float16
+    expected = pa.ppm_reg_value_and_grad(X16.astype(np.float32), Y16.astype(np.float32), backend=backend, **OPTIONS)
+    assert float(value) == pytest.approx(float(expected[0]), rel=1e-3)
+    np.testing.assert_allclose(grad_x.astype(np.float32), expected[1], rtol=1e-2, atol=1e-3 * np.abs(expected[1]).max())
+
+
+def test_bfloat16_torch_tensors_on_the_array_api_backend():
+    torch = pytest.importorskip("torch")
+    X, Y = (torch.tensor(a, dtype=torch.bfloat16) for a in clouds(3))
+    value, grad_x, _ = pa.ppm_reg_value_and_grad(X, Y, **OPTIONS)
+    assert value.dtype == grad_x.dtype == torch.bfloat16
+    assert torch.isfinite(grad_x.float()).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["fortran", "strided", "readonly"])
+def test_memory_layouts_give_the_same_result(backend, layout):
+    X, Y = clouds(4)
+    expected = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **OPTIONS)
+    if layout == "fortran":
+        X2, Y2 = np.asfortranarray(X), np.asfortranarray(Y)
+    elif layout == "strided":
+        X2, Y2 = np.repeat(X, 2, axis=1)[:, ::2], np.repeat(Y, 2, axis=1)[:, ::2]
+    else:
+        X2, Y2 = X.copy(), Y.copy()
+        X2.flags.writeable = Y2.flags.writeable = False
+    got = pa.ppm_reg_value_and_grad(X2, Y2, backend=backend, **OPTIONS)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_are_never_mutated(backend):
+    X, Y = clouds(5)
+    X_copy, Y_copy = X.copy(), Y.copy()
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **OPTIONS)
+    sample = pa.principal_persistence(X, 1, n_subsamples=50, rng=0, backend=backend)
+    upstream = np.ones(50)
+    upstream_copy = upstream.copy()
+    pa.persistence_vjp(X, sample, upstream, upstream, backend=backend)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(Y, Y_copy)
+    np.testing.assert_array_equal(upstream, upstream_copy)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fewer_points_than_a_subsample_with_replacement(backend):
+    """Three points cannot carry H1 (four points) or H2: every subsample is trivial."""
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    Y = np.random.default_rng(0).normal(size=(40, 2))
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X, Y, backend=backend, **OPTIONS)
+    assert np.isfinite(value) and np.all(np.isfinite(grad_x)) and np.all(np.isfinite(grad_y))
+    assert np.all(pa.principal_persistence(X, 1, n_subsamples=100, rng=0, backend=backend).lifetime == 0)
