@@ -13,6 +13,11 @@ from ._namespace import cast
 __all__ = ["energy_distance_value_and_grad", "rbf_mmd_value_and_grad"]
 
 
+def _in_caller_dtypes(value, grad_x, grad_y, cloud_x, cloud_y):
+    xp = cloud_x.xp
+    return xp.asarray(cast(value, cloud_x.dtype, xp)), cast(grad_x, cloud_x.dtype, xp), cast(grad_y, cloud_y.dtype, xp)
+
+
 def _mean_distance(A, B, xp):
     """``mean_ij |a_i - b_j|`` and its gradients with respect to ``A`` and ``B`` (0 where points coincide)."""
     diff = A[:, None, :] - B[None, :, :]
@@ -82,7 +87,7 @@ def energy_distance_value_and_grad(X, Y, *, rng=None):
     value = v11 + v22 - vxx - vyy
     grad_x = _unsplit(x1, x2, g_x1 - h_x1, g_x2 - h_x2, xp)
     grad_y = _unsplit(y1, y2, g_y1 - h_y1, g_y2 - h_y2, xp)
-    return (xp.asarray(cast(value, cloud_x.dtype, xp)), cast(grad_x, cloud_x.dtype, xp), cast(grad_y, cloud_y.dtype, xp))
+    return _in_caller_dtypes(value, grad_x, grad_y, cloud_x, cloud_y)
 
 
 def _kernel_mean(A, B, width, xp):
@@ -126,4 +131,4 @@ def rbf_mmd_value_and_grad(X, Y, *, width=0.1):
     value = kxx + kyy - 2 * kxy
     grad_x = gxx_a + gxx_b - 2 * gxy_x
     grad_y = gyy_a + gyy_b - 2 * gxy_y
-    return (xp.asarray(cast(value, cloud_x.dtype, xp)), cast(grad_x, cloud_x.dtype, xp), cast(grad_y, cloud_y.dtype, xp))
+    return _in_caller_dtypes(value, grad_x, grad_y, cloud_x, cloud_y)

@@ -74,6 +74,6 @@ def test_bench_quick_prints_three_method_table(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(timing, "_time_steps", lambda method, n, s, steps: 0.01 * steps)  # no wall-clock in tests
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
-    for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg"):
+    for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg", "Cramér alone (no regularizer)"):
         assert f"| {method} |" in table
     assert (tmp_path / "bench.png").exists()

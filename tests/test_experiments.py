@@ -76,7 +76,7 @@ def test_two_circles_reference():
     np.testing.assert_allclose(np.linalg.norm(right - [0.5, 0], axis=1), 1.0)
 
 
-@pytest.mark.parametrize("method", ["PPM-Reg", "W-PPM-Reg", "PD-Reg"])
+@pytest.mark.parametrize("method", ["PPM-Reg", "W-PPM-Reg", "PD-Reg", "none"])
 def test_each_timed_method_runs_its_steps(method):
     from ppm_array.experiments.timing import _time_steps
 

@@ -163,11 +163,13 @@ def test_fuzz_mmd_value_and_grad(backend, P, Q, data):
 
 @given(data=st.data())
 def test_fuzz_subsample_indices(data):
-    n_points = data.draw(st.sampled_from([1, 3, 10, 0, -1, 2.0]))
-    q = data.draw(st.sampled_from([0, 1, 2, -1]))
-    s = data.draw(st.sampled_from([1, 20, 0, 10**12]))
+    n_points = data.draw(st.one_of(st.integers(-2, 60), st.sampled_from([2.0, "10", None])))
+    q = data.draw(st.one_of(st.integers(-1, 4), st.sampled_from([1.0, True])))
+    s = data.draw(st.one_of(st.integers(-1, 200), st.sampled_from([10**12, 3.0])))
     replace = data.draw(st.booleans())
-    indices = check_outcome(lambda: pa.subsample_indices(n_points, q, s, rng=0, replace=replace), (s, 2 * q + 2))
+    seed = data.draw(st.integers(0, 2**63))
+    indices = check_outcome(lambda: pa.subsample_indices(n_points, q, s, rng=seed, replace=replace),
+                            (s, 2 * q + 2) if isinstance(q, int) else None)
     if indices is not None:
         assert indices.min() >= 0 and indices.max() < n_points
 
