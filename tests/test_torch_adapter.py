@@ -115,3 +115,15 @@ def test_refuses_non_tensors():
     X, Y = clouds()
     with pytest.raises(TypeError, match="X must be a torch.Tensor"):
         pat.ppm_reg(X, torch.tensor(Y), bandwidth=0.2)
+
+
+def test_example_training_loop_runs(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "torch_shape_matching.py"
+    spec = importlib.util.spec_from_file_location("torch_shape_matching", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(["--steps", "5", "--n-points", "64"])
+    assert "final radius" in capsys.readouterr().out
