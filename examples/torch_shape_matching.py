@@ -49,7 +49,7 @@ def main(argv=None) -> None:
         (main_loss + topology).backward()
         optimizer.step()
         if step % 100 == 0 or step == args.steps - 1:
-            print(f"step {step:5d}  cramer {float(main_loss):.4f}  ppm-reg {float(topology):.5f}")
+            print(f"step {step:5d}  cramer {main_loss.item():.4f}  ppm-reg {topology.item():.5f}")
     radius = cloud.detach().norm(dim=1)
     print(f"final radius: mean {float(radius.mean()):.3f}, std {float(radius.std()):.3f} (target 1, 0.01)")
 
