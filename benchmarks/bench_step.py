@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
-from ppm_array.backends import numba_cpu  # noqa: E402
+from ppm_array._backends import numba_cpu  # noqa: E402
 from published_baseline import published_value_and_grad  # noqa: E402
 
 BANDWIDTH = float(np.sqrt(0.05))

@@ -1,20 +1,20 @@
 """ppm_array: principal persistence measures and the PPM-Reg topological regularizer.
 
 Values and explicit gradients on NumPy, CuPy and other Array-API arrays. See
-``docs/`` for the mathematics and conventions.
+``docs/`` for the mathematics and conventions. The framework adapters are the
+submodules ``ppm_array.torch`` and ``ppm_array.jax``; the paper's experiments are
+run by the ``ppm-array`` command (``ppm_array.cli``).
 """
 
-from .losses import energy_distance_value_and_grad, rbf_mmd_value_and_grad
-from .mmd import mmd, mmd_value_and_grad
-from .persistence import PersistenceSample, exact_principal_persistence, persistence_vjp, principal_persistence
-from .regularizer import ppm_reg, ppm_reg_value_and_grad
-from .subsampling import subsample_indices
+from ._mmd import mmd, mmd_value_and_grad
+from ._persistence import PersistenceSample, exact_principal_persistence, persistence_vjp, principal_persistence
+from ._regularizer import ppm_reg, ppm_reg_value_and_grad
+from ._subsampling import subsample_indices
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PersistenceSample",
-    "energy_distance_value_and_grad",
     "exact_principal_persistence",
     "mmd",
     "mmd_value_and_grad",
@@ -22,6 +22,5 @@ __all__ = [
     "ppm_reg",
     "ppm_reg_value_and_grad",
     "principal_persistence",
-    "rbf_mmd_value_and_grad",
     "subsample_indices",
 ]

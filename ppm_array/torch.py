@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from . import _validation as v
-from .regularizer import ppm_reg_value_and_grad as _core_value_and_grad
-from .regularizer import ppm_reg as _core_value
+from ._options import RegularizerOptions
+from ._regularizer import evaluate
 
 __all__ = ["PPMReg", "ppm_reg"]
 
@@ -56,8 +56,8 @@ class _PPMRegFunction(torch.autograd.Function):
     """Used only when autograd will differentiate the result (see :func:`ppm_reg`)."""
 
     @staticmethod
-    def forward(ctx, X, Y, options):
-        value, grad_x, grad_y = _core_value_and_grad(_to_core(X), _to_core(Y), **options)
+    def forward(ctx, X, Y, options, rng):
+        value, grad_x, grad_y = evaluate(_to_core(X), _to_core(Y), options, rng, with_grad=True)
         ctx.save_for_backward(_from_core(grad_x, X), _from_core(grad_y, Y))
         return _from_core(value, X)
 
@@ -66,12 +66,12 @@ class _PPMRegFunction(torch.autograd.Function):
         grad_x, grad_y = ctx.saved_tensors
         return (grad_output * grad_x if ctx.needs_input_grad[0] else None,
                 grad_output * grad_y if ctx.needs_input_grad[1] else None,
-                None)
+                None, None)
 
 
 # torch.compile cannot trace into NumPy/Numba: this makes the call an explicit graph break.
 @torch.compiler.disable
-def ppm_reg(X: torch.Tensor, Y: torch.Tensor, **options) -> torch.Tensor:
+def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options) -> torch.Tensor:
     """PPM-Reg of two tensors as a 0-d tensor that autograd differentiates.
 
     ``options`` are those of :func:`ppm_array.ppm_reg` (``bandwidth`` is required).
@@ -88,14 +88,16 @@ def ppm_reg(X: torch.Tensor, Y: torch.Tensor, **options) -> torch.Tensor:
     >>> X.grad.shape
     torch.Size([64, 2])
     """
+    return _apply(X, Y, RegularizerOptions.from_keywords("ppm_array.torch.ppm_reg()", options), rng)
+
+
+def _apply(X, Y, options: RegularizerOptions, rng) -> torch.Tensor:
     for name, tensor in (("X", X), ("Y", Y)):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}")
-    if "bandwidth" not in options:
-        raise TypeError("ppm_reg() missing required keyword argument: 'bandwidth'")
     if torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad):
-        return _PPMRegFunction.apply(X, Y, options)
-    return _from_core(_core_value(_to_core(X), _to_core(Y), **options), X)
+        return _PPMRegFunction.apply(X, Y, options, rng)
+    return _from_core(evaluate(_to_core(X), _to_core(Y), options, rng, with_grad=False), X)
 
 
 class PPMReg(torch.nn.Module):
@@ -125,11 +127,12 @@ class PPMReg(torch.nn.Module):
         super().__init__()
         if "rng" in options:
             raise TypeError("PPMReg takes seed=, not rng=: it keeps its own generator")
-        self.options = dict(options, bandwidth=bandwidth)
+        self.options = RegularizerOptions.from_keywords("PPMReg", dict(options, bandwidth=bandwidth))
+        self._keywords = dict(options, bandwidth=bandwidth)
         self.generator = v.check_rng(seed)
 
     def forward(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-        return ppm_reg(X, Y, rng=self.generator, **self.options)
+        return _apply(X, Y, self.options, self.generator)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{key}={value!r}" for key, value in self.options.items())
+        return ", ".join(f"{key}={value!r}" for key, value in self._keywords.items())

@@ -1,8 +1,8 @@
-"""Shared fixtures: the array namespaces under test and Hypothesis profiles."""
+"""Shared fixtures: the backends and array namespaces under test, and Hypothesis profiles."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 
 import numpy as np
@@ -16,6 +16,15 @@ settings.register_profile(
     "fuzz", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The CPU backends: every public function must give the same numbers on each.
+BACKENDS = ("array_api", "numba")
+
+
+@pytest.fixture(params=BACKENDS, scope="session")
+def backend(request) -> str:
+    """Each CPU backend of the public functions."""
+    return request.param
 
 
 class Namespace:
@@ -41,10 +50,14 @@ def _namespace(name: str) -> Namespace:
         if not cupy.is_available():
             pytest.skip("CuPy is installed but no CUDA device is available")
         return Namespace(name, cupy)
+    if name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        return Namespace(name, pytest.importorskip("jax.numpy"))
     return Namespace(name, pytest.importorskip(name))
 
 
-@pytest.fixture(params=["numpy", "array_api_strict", "torch", "cupy"])
+@pytest.fixture(params=["numpy", "array_api_strict", "torch", "jax", "cupy"], scope="session")
 def xp(request) -> Namespace:
     """Each array library the Array-API backend must serve; absent ones skip."""
     return _namespace(request.param)

@@ -71,7 +71,7 @@ def test_interrupted_write_leaves_no_file(tmp_path):
 def test_bench_quick_prints_three_method_table(tmp_path, capsys, monkeypatch):
     from ppm_array.experiments import timing
 
-    monkeypatch.setattr(timing, "_time_steps", lambda method, n, s, steps: 0.01 * steps)  # no wall-clock in tests
+    monkeypatch.setattr(timing, "_time_steps", lambda method, n, s, steps: (0.01 * steps, None))  # no wall-clock in tests
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg", "Cramér alone (no regularizer)"):

@@ -22,11 +22,9 @@ from hypothesis import strategies as st
 
 import ppm_array as pa
 
-BACKENDS = ["array_api", "numba"]
 # Every documented error names one of these.
 ARGUMENTS = ("X", "Y", "q", "n_points", "n_subsamples", "indices", "bandwidth", "dims", "weights", "weight_power",
-             "estimator", "backend", "rng", "replace", "squared", "P", "Q", "sample", "grad_birth", "grad_lifetime",
-             "width")
+             "estimator", "backend", "rng", "replace", "squared", "P", "Q", "sample", "grad_birth", "grad_lifetime")
 # Largest |coordinate| per dtype for which results are finite (docs/errors.md).
 MAX_SCALE = {np.float64: 1e100, np.float32: 1e12, np.float16: 1e1}
 
@@ -85,7 +83,6 @@ def check_outcome(call, *expected_shapes):
     return results
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(data=st.data())
 def test_fuzz_ppm_reg_value_and_grad(backend, data):
     X, Y = data.draw(clouds()), data.draw(clouds())
@@ -98,7 +95,6 @@ def test_fuzz_ppm_reg_value_and_grad(backend, data):
             assert float(pa.ppm_reg(X, Y, backend=backend, **kwargs)) == float(result[0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(data=st.data())
 def test_fuzz_principal_persistence_and_vjp(backend, data):
     X = data.draw(clouds())
@@ -116,7 +112,6 @@ def test_fuzz_principal_persistence_and_vjp(backend, data):
     check_outcome(lambda: pa.persistence_vjp(X, sample, *upstream, backend=backend), X.shape)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(data=st.data())
 def test_fuzz_persistence_with_indices(backend, data):
     X = data.draw(clouds(allow_invalid=False))
@@ -128,7 +123,6 @@ def test_fuzz_persistence_with_indices(backend, data):
     check_outcome(lambda: pa.principal_persistence(X, q, indices=indices, backend=backend), (5,), (5,))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(data=st.data())
 def test_fuzz_exact_principal_persistence(backend, data):
     X = data.draw(clouds())
@@ -150,7 +144,6 @@ def persistence_samples(draw):
                                 np.full(s, 1 / s, dtype=dtype), 1, 1)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(P=persistence_samples(), Q=persistence_samples(), data=st.data())
 def test_fuzz_mmd_value_and_grad(backend, P, Q, data):
     kwargs = options(data.draw, with_dims=False)
@@ -175,15 +168,6 @@ def test_fuzz_subsample_indices(data):
 
 
 @given(data=st.data())
-def test_fuzz_main_losses(data):
-    X, Y = data.draw(clouds()), data.draw(clouds())
-    shapes = ((), X.shape if X.ndim == 2 else None, Y.shape)
-    check_outcome(lambda: pa.energy_distance_value_and_grad(X, Y, rng=0), *shapes)
-    check_outcome(lambda: pa.rbf_mmd_value_and_grad(X, Y, width=data.draw(st.sampled_from([0.1, 1.0, 0.0, -1.0]))),
-                  *shapes)
-
-
-@given(data=st.data())
 def test_fuzz_torch_adapter(data):
     torch = pytest.importorskip("torch")
     import ppm_array.torch as pat
@@ -194,7 +178,7 @@ def test_fuzz_torch_adapter(data):
     Xt = torch.tensor(X.astype(np.float64), dtype=dtype, requires_grad=True)
     Yt = torch.tensor(Y.astype(np.float64), dtype=dtype)
     loss = check_outcome(lambda: pat.ppm_reg(Xt, Yt, bandwidth=0.3, n_subsamples=20, rng=0), ())
-    if loss is not None and Xt.shape[1] == Yt.shape[1]:
+    if loss is not None:
         loss.backward()
         assert Xt.grad.dtype == dtype and torch.isfinite(Xt.grad.double()).all()
 

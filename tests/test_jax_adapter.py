@@ -12,14 +12,13 @@ import jax.numpy as jnp  # noqa: E402
 
 import ppm_array as pa  # noqa: E402
 import ppm_array.jax as paj  # noqa: E402
+from builders import blob_and_circle  # noqa: E402
 
 OPTIONS = dict(bandwidth=0.3, dims=(0, 1), weights=(1.0, 20.0), n_subsamples=300)
 
 
 def clouds(seed=0):
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 35)
-    return 0.3 * rng.normal(size=(40, 2)), np.stack([np.cos(angle), np.sin(angle)], 1)
+    return blob_and_circle(40, 35, seed)
 
 
 def core(X, Y, key):
@@ -53,3 +52,40 @@ def test_refuses_rng_and_needs_bandwidth():
         paj.ppm_reg(X, Y, jax.random.key(0), bandwidth=0.2, rng=0)
     with pytest.raises(TypeError, match="bandwidth"):
         paj.ppm_reg(X, Y, jax.random.key(0))
+
+
+def test_value_without_grad_runs_the_value_only_callback(monkeypatch):
+    calls = []
+    core = paj.evaluate
+
+    def recording(*args, with_grad, **kwargs):
+        calls.append(with_grad)
+        return core(*args, with_grad=with_grad, **kwargs)
+
+    monkeypatch.setattr(paj, "evaluate", recording)
+    X, Y = (jnp.asarray(a) for a in clouds())
+    value = paj.ppm_reg(X, Y, jax.random.key(0), **OPTIONS)
+    assert calls == [False]
+    grad = jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **OPTIONS)
+    assert calls == [False, True]
+    expected = core(np.asarray(X), np.asarray(Y), paj.RegularizerOptions.check(**OPTIONS),
+                    np.random.default_rng(np.asarray(jax.random.key_data(jax.random.key(0)), dtype=np.uint32).ravel()),
+                    with_grad=True)
+    assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(grad), expected[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_low_precision_is_computed_in_float32(dtype):
+    X, Y = (jnp.asarray(a, dtype=dtype) for a in clouds(2))
+    value, grad = jax.value_and_grad(paj.ppm_reg)(X, Y, jax.random.key(1), **OPTIONS)
+    assert value.dtype == dtype and grad.dtype == dtype
+    expected = paj.ppm_reg(X.astype(jnp.float32), Y.astype(jnp.float32), jax.random.key(1), **OPTIONS)
+    assert float(value) == pytest.approx(float(expected), rel=1e-2)
+    assert bool(jnp.all(jnp.isfinite(grad.astype(jnp.float32))))
+
+
+def test_misspelt_option_names_the_adapter():
+    X, Y = (jnp.asarray(a) for a in clouds())
+    with pytest.raises(TypeError, match=r"ppm_array.jax.ppm_reg\(\) got unexpected keyword arguments: bandwith"):
+        paj.ppm_reg(X, Y, jax.random.key(0), bandwith=0.2)

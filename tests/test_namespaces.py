@@ -8,13 +8,11 @@ import pytest
 import ppm_array as pa
 from ppm_array._namespace import array_namespace, to_numpy
 from ppm_array._scatter import segment_sum
+from builders import blob_and_circle
 
 
 def clouds(seed=0):
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 60)
-    Y = np.stack([np.cos(angle), np.sin(angle)], axis=1) + 0.05 * rng.normal(size=(60, 2))
-    return 0.3 * rng.normal(size=(50, 2)), Y
+    return blob_and_circle(50, 60, seed, noise=0.05)
 
 
 OPTIONS = dict(bandwidth=0.2, dims=(0, 1), weights=(1.0, 50.0), n_subsamples=300, rng=3)

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import ppm_array as pa
-from ppm_array.backends import _fastmath
+from builders import blob_and_circle, hand_sample
 from numba import njit
+from ppm_array._backends import _fastmath, numba_cpu
 
 
 @st.composite
@@ -52,8 +53,7 @@ def persistence_pairs(draw):
         s = draw(st.integers(2, 700))
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
         lifetime = np.where(rng.random(s) < draw(st.floats(0, 1)), 0.0, rng.uniform(0, 2, s))
-        edges = np.zeros((s, 2), dtype=np.int64)
-        return pa.PersistenceSample(rng.uniform(0, 3, s), lifetime, edges, edges, np.full(s, 1 / s), 1, 1)
+        return hand_sample(rng.uniform(0, 3, s), lifetime)
 
     return sample(), sample()
 
@@ -97,10 +97,7 @@ def test_same_seed_is_bitwise_reproducible():
 
 
 def test_float32_gradients_within_1e3_of_float64():
-    rng = np.random.default_rng(0)
-    angle = rng.uniform(0, 2 * np.pi, 512)
-    X = 0.3 * rng.normal(size=(512, 2))
-    Y = np.stack([np.cos(angle), np.sin(angle)], 1) + 0.01 * rng.normal(size=(512, 2))
+    X, Y = blob_and_circle(512, 512, 0, noise=0.01)
     options = dict(bandwidth=np.sqrt(0.05), weights=(1, 6000), n_subsamples=2048, rng=0, backend="numba")
     value64, grad64, _ = pa.ppm_reg_value_and_grad(X, Y, **options)
     value32, grad32, _ = pa.ppm_reg_value_and_grad(X.astype(np.float32), Y.astype(np.float32), **options)
@@ -109,13 +106,16 @@ def test_float32_gradients_within_1e3_of_float64():
     assert np.linalg.norm(grad32 - grad64) <= 1e-3 * np.linalg.norm(grad64)
 
 
-def test_polynomial_exp_is_accurate():
-    @njit
+def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels():
+    """``exp_neg`` inlined into a loop compiled with the kernels' fastmath flags, as the moment kernels use it."""
+
+    @njit(fastmath=numba_cpu._VECTORISE)
     def evaluate(x, out):
         for i in range(x.shape[0]):
             out[i] = _fastmath.exp_neg(x[i])
 
-    x = np.concatenate([np.linspace(0, 720, 200_001), np.random.default_rng(0).uniform(0, 40, 100_000)])
+    x = np.concatenate([np.linspace(0, 720, 200_001), np.random.default_rng(0).uniform(0, 40, 100_000),
+                        [0.0, 1e-300, 708.0, 708.0 + 1e-9, np.nextafter(708.0, 0)]])
     out = np.empty_like(x)
     evaluate(x, out)
     expected = np.exp(-x)

@@ -20,7 +20,9 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not cuda.is_available():
 
 import ppm_array as pa  # noqa: E402
 from ppm_array._namespace import array_namespace, to_numpy  # noqa: E402
-from ppm_array.backends import array_api, numba_cuda  # noqa: E402
+from builders import hand_sample  # noqa: E402
+from ppm_array import _core, _options, _persistence  # noqa: E402
+from ppm_array._backends import array_api, numba_cuda  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -48,11 +50,21 @@ def test_persistence_and_vjp_kernels_equal_reference(q, threads_per_block):
     got = numba_cuda.persistence(move(X), move(indices), q, xp=xp, threads_per_block=threads_per_block)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(to_numpy(a), b, rtol=1e-12)
-    upstream = rng.normal(size=(2, 70))
-    grad_expected = array_api.persistence_vjp(X, *expected[2:4], expected[1], *upstream, xp=reference_namespace())
-    grad = numba_cuda.persistence_vjp(move(X), *map(move, (expected[2], expected[3], expected[1], *upstream)), xp=xp,
-                                      threads_per_block=threads_per_block)
+    edges = np.concatenate([expected[2], expected[3]])
+    grad_length = rng.normal(size=140)
+    grad_expected = array_api.scatter_edges(X, edges, grad_length, xp=reference_namespace())
+    grad = numba_cuda.scatter_edges(move(X), move(edges), move(grad_length), xp=xp, threads_per_block=threads_per_block)
     np.testing.assert_allclose(to_numpy(grad), grad_expected, rtol=1e-12, atol=1e-13)
+
+
+def kernel_mmd(backend, P, Q, estimator, xp, threads_per_block=None):
+    """The MMD and its gradients through the core with one backend's kernels."""
+    if threads_per_block is not None:
+        pair_moments = backend.pair_moments
+        backend = type("Backend", (), {"pair_moments": staticmethod(
+            lambda *a, **k: pair_moments(*a, threads_per_block=threads_per_block, **k))})
+    options = _options.MMDOptions.check(bandwidth=0.3, estimator=estimator)
+    return _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])
@@ -62,15 +74,13 @@ def test_mmd_kernel_equals_reference(estimator, threads_per_block):
     xp, move = namespace_and_move()
     rng = np.random.default_rng(0)
 
-    def triple(s):
-        lifetime = np.where(rng.random(s) < 0.4, 0.0, rng.uniform(0, 1, s))
-        return rng.uniform(0, 2, s), lifetime, np.full(s, 1.0 / s)
+    def sample(s):
+        return hand_sample(rng.uniform(0, 2, s), np.where(rng.random(s) < 0.4, 0.0, rng.uniform(0, 1, s)))
 
-    P, Q = triple(300), triple(270)
-    options = dict(bandwidth=0.3, weight_power=1.0, unbiased=estimator == "u", with_grad=True)
-    value_ref, grads_ref = array_api.mmd_squared(P, Q, xp=reference_namespace(), **options)
-    value, grads = numba_cuda.mmd_squared(tuple(map(move, P)), tuple(map(move, Q)), xp=xp,
-                                          threads_per_block=threads_per_block, **options)
+    P, Q = sample(300), sample(270)
+    value_ref, grads_ref = kernel_mmd(array_api, P, Q, estimator, reference_namespace())
+    moved = [S._replace(birth=move(S.birth), lifetime=move(S.lifetime), mass=move(S.mass)) for S in (P, Q)]
+    value, grads = kernel_mmd(numba_cuda, *moved, estimator, xp, threads_per_block)
     assert float(to_numpy(value)) == pytest.approx(float(value_ref), rel=1e-12)
     for got, want in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
         np.testing.assert_allclose(to_numpy(got), want, rtol=1e-11, atol=1e-13)
@@ -118,17 +128,34 @@ def test_fuzz_cuda_kernels_equal_reference(case, threads_per_block):
     scale = max(float(np.abs(X).max()), 1e-300)
     for a, b in zip(got[:2], expected[:2]):
         np.testing.assert_allclose(to_numpy(a), b, rtol=1e-12, atol=1e-13 * scale)
-    upstream = rng.normal(size=(2, indices.shape[0]))
-    grad = numba_cuda.persistence_vjp(move(X), *map(move, (expected[2], expected[3], expected[1], *upstream)), xp=xp,
-                                      threads_per_block=threads_per_block)
-    grad_expected = array_api.persistence_vjp(X, expected[2], expected[3], expected[1], *upstream, xp=reference)
+    edges = np.concatenate([expected[2], expected[3]])
+    grad_length = rng.normal(size=edges.shape[0])
+    grad = numba_cuda.scatter_edges(move(X), move(edges), move(grad_length), xp=xp, threads_per_block=threads_per_block)
+    grad_expected = array_api.scatter_edges(X, edges, grad_length, xp=reference)
     assert np.all(np.isfinite(to_numpy(grad)))
     np.testing.assert_allclose(to_numpy(grad), grad_expected, rtol=1e-10, atol=1e-10 * np.abs(grad_expected).max())
-    P = (expected[0] / scale, expected[1] / scale, np.full(indices.shape[0], 1 / indices.shape[0]))
-    options = dict(bandwidth=0.5, weight_power=1.0, unbiased=False, with_grad=True)
-    value, grads = numba_cuda.mmd_squared(tuple(map(move, P)), tuple(map(move, P)), xp=xp,
-                                          threads_per_block=threads_per_block, **options)
-    value_ref, grads_ref = array_api.mmd_squared(P, P, xp=reference, **options)
-    assert abs(float(to_numpy(value)) - float(value_ref)) <= 1e-12 * max(1.0, abs(float(value_ref)))
+    # The MMD between this sample and an independent one, rescaled to unit size, against the reference.
+    P = hand_sample(expected[0] / scale, expected[1] / scale)
+    Q = hand_sample(rng.uniform(0, 1, indices.shape[0]), np.where(rng.random(indices.shape[0]) < 0.5, 0.0,
+                                                                  rng.uniform(0, 1, indices.shape[0])))
+    value_ref, grads_ref = kernel_mmd(array_api, P, Q, "v", reference)
+    moved = [S._replace(birth=move(S.birth), lifetime=move(S.lifetime), mass=move(S.mass)) for S in (P, Q)]
+    value, grads = kernel_mmd(numba_cuda, *moved, "v", xp, threads_per_block)
+    assert float(to_numpy(value)) == pytest.approx(float(value_ref), rel=1e-12, abs=1e-14)
     for a, b in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
         np.testing.assert_allclose(to_numpy(a), b, rtol=1e-10, atol=1e-12)
+
+
+def test_public_functions_check_samples_before_the_cuda_kernels(monkeypatch):
+    """A sample whose edges leave the cloud is refused at the boundary, whichever backend would run."""
+    monkeypatch.setattr(_persistence, "select_backend", lambda name, array: numba_cuda)
+    xp, move = namespace_and_move()
+    X = move(np.random.default_rng(0).normal(size=(10, 2)))
+    sample = pa.principal_persistence(X, 1, n_subsamples=6, rng=0)
+    ones = move(np.ones(6))
+    expected = pa.persistence_vjp(X, sample, ones, ones, backend="array_api")
+    np.testing.assert_allclose(to_numpy(pa.persistence_vjp(X, sample, ones, ones)), to_numpy(expected), rtol=1e-12)
+    for field in ("birth_edge", "death_edge"):
+        bad = sample._replace(**{field: move(np.full((6, 2), 99, dtype=np.int64))})
+        with pytest.raises(ValueError, match=f"sample.{field} must lie in"):
+            pa.persistence_vjp(X, bad, ones, ones)

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from builders import noisy_circle
 from oracles import gudhi_principal_persistence
 
 import ppm_array as pa
-
-BACKENDS = ["array_api", "numba"]
 
 
 def one_subsample(points, q, backend="array_api"):
@@ -23,7 +22,6 @@ def one_subsample(points, q, backend="array_api"):
     return float(sample.birth[0]), float(sample.lifetime[0]), sample
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 class TestKnownAnswers:
     def test_unit_square(self, backend):
         birth, lifetime, sample = one_subsample([[0, 0], [1, 0], [1, 1], [0, 1]], 1, backend)
@@ -81,7 +79,6 @@ def small_clouds(draw):
     return q, unit * scale
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(cloud=small_clouds())
 def test_closed_form_equals_gudhi(backend, cloud):
     q, points = cloud
@@ -107,7 +104,6 @@ def persistence_pair(points, q, backend):
     return np.array([birth, lifetime])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(case=clouds_and_motions())
 def test_invariant_under_permutation_and_rigid_motion(backend, case):
     q, points, rng = case
@@ -119,7 +115,6 @@ def test_invariant_under_permutation_and_rigid_motion(backend, case):
     np.testing.assert_allclose(persistence_pair(moved, q, backend), reference, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @given(case=clouds_and_motions(), log_scale=st.floats(-3, 3))
 def test_birth_and_lifetime_scale_linearly(backend, case, log_scale):
     q, points, _ = case
@@ -129,7 +124,6 @@ def test_birth_and_lifetime_scale_linearly(backend, case, log_scale):
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_edges_are_global_indices_realising_birth_and_death(backend):
     X = noisy_circle(50, 0.1, 3)
     sample = pa.principal_persistence(X, 1, n_subsamples=400, rng=4, backend=backend)
@@ -138,12 +132,6 @@ def test_edges_are_global_indices_realising_birth_and_death(backend):
     alive = sample.lifetime > 0
     assert alive.sum() > 10
     np.testing.assert_allclose(length(sample.death_edge)[alive], (sample.birth + sample.lifetime)[alive], rtol=1e-12)
-
-
-def noisy_circle(n_points, noise, seed):
-    rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, n_points)
-    return np.stack([np.cos(angle), np.sin(angle)], axis=1) + noise * rng.normal(size=(n_points, 2))
 
 
 @pytest.mark.parametrize("replace", [True, False])
@@ -174,7 +162,6 @@ def test_monte_carlo_converges_to_exact(replace):
     assert errors[1] < 1e-4
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_persistence_cost_does_not_grow_with_n(backend):
     """A million-point cloud: an N x N matrix would need 8 TB. The PPM needs O(s)
     memory, and its VJP a few N x d arrays (the gradient itself among them)."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
 import ppm_array as pa
+from ppm_array._options import RegularizerOptions
 
 PUBLIC = {
-    "energy_distance_value_and_grad", "rbf_mmd_value_and_grad",
     "PersistenceSample", "exact_principal_persistence", "mmd", "mmd_value_and_grad", "persistence_vjp",
     "ppm_reg", "ppm_reg_value_and_grad", "principal_persistence", "subsample_indices",
 }
+
+
+def run_python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def test_all_lists_exactly_the_public_api():
@@ -20,11 +25,30 @@ def test_all_lists_exactly_the_public_api():
         assert getattr(pa, name).__doc__
 
 
+def test_dir_of_a_fresh_import_shows_only_the_public_api():
+    """Implementation modules are private (``_mmd``, ``_backends``, ...), so no module shadows a function."""
+    shown = run_python("import ppm_array; print(sorted(n for n in dir(ppm_array) if not n.startswith('_')))")
+    assert shown == str(sorted(PUBLIC))
+
+
 def test_import_does_not_import_compiled_or_framework_modules():
     code = (
         "import sys, ppm_array; "
         "heavy = [m for m in ('numba', 'numba.cuda', 'cupy', 'torch', 'jax') if m in sys.modules]; "
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out.strip() == "[]"
+    assert run_python(code) == "[]"
+
+
+def test_public_signatures_follow_the_one_option_schema():
+    """``ppm_reg`` and ``ppm_reg_value_and_grad`` list exactly the schema's options, with its defaults (and ``rng``)."""
+    schema = inspect.signature(RegularizerOptions.check).parameters
+    for function in (pa.ppm_reg, pa.ppm_reg_value_and_grad):
+        parameters = dict(inspect.signature(function).parameters)
+        assert list(parameters)[:2] == ["X", "Y"]
+        assert parameters.pop("rng").default is None
+        options = {name: p for name, p in parameters.items() if name not in ("X", "Y")}
+        assert set(options) == set(schema)
+        for name, parameter in options.items():
+            assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+            assert parameter.default == schema[name].default, name

@@ -11,7 +11,7 @@ import numpy as np
 from gph import ripser_parallel
 from gudhi.wasserstein import wasserstein_distance
 
-from ..persistence import PersistenceSample, persistence_vjp
+from .. import PersistenceSample, persistence_vjp
 
 __all__ = ["critical_diagrams", "pd_distance", "pd_reg_value_and_grad"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..losses import energy_distance_value_and_grad, rbf_mmd_value_and_grad
-from ..regularizer import ppm_reg_value_and_grad
+from .. import ppm_reg_value_and_grad
+from .losses import energy_distance_value_and_grad, rbf_mmd_value_and_grad
 from .diagrams import critical_diagrams, pd_distance
 
 __all__ = ["ShapeMatchingConfig", "TrainingRun", "reference_shape", "run_arm"]
@@ -87,8 +87,9 @@ def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, 
     """
     if reference_diagrams is None:
         reference_diagrams = critical_diagrams(reference)
-    rng = np.random.default_rng([config.seed, 1])  # the same initial cloud in both arms
-    X = 0.3 * rng.normal(size=reference.shape)
+    # One stream per purpose, so both arms share the initial cloud and the main loss's noise at every step.
+    init_rng, main_rng, ppm_rng = (np.random.default_rng(seed) for seed in np.random.SeedSequence([config.seed, 1]).spawn(3))
+    X = 0.3 * init_rng.normal(size=reference.shape)
     velocity = np.zeros_like(X)
     run = TrainingRun(config.arms()[1 if with_ppm else 0])
     for step in range(config.steps + 1):
@@ -97,11 +98,11 @@ def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, 
             run.pd_distances.append(pd_distance(X, reference_diagrams))
         if step == config.steps:
             break
-        grad = _main_loss_grad(config, X, reference, rng)
+        grad = _main_loss_grad(config, X, reference, main_rng)
         if with_ppm:
             _, grad_ppm, _ = ppm_reg_value_and_grad(
                 X, reference, bandwidth=config.bandwidth, dims=config.dims, weights=config.ppm_weights,
-                n_subsamples=config.n_subsamples, rng=rng)
+                n_subsamples=config.n_subsamples, rng=ppm_rng)
             grad = grad + grad_ppm
         velocity = config.momentum * velocity + grad
         X = X - config.learning_rate * velocity

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from ._core import draw_indices
 
 __all__ = ["subsample_indices"]
 
@@ -46,35 +47,13 @@ def subsample_indices(n_points, q, n_subsamples, *, rng=None, replace=True, xp=N
     >>> pa.subsample_indices(10, 1, 3, rng=0).shape
     (3, 4)
     """
-    if not v.is_integer(n_points) or n_points <= 0:
-        raise ValueError(f"n_points must be a positive integer; got {n_points!r}")
+    n_points = v.check_n_points(n_points)
     q = v.check_q(q)
     n_subsamples = v.check_n_subsamples(n_subsamples, q)
     replace = v.check_bool(replace, "replace")
     generator = v.check_rng(rng)
-    indices = _draw(generator, int(n_points), 2 * q + 2, n_subsamples, replace)
+    indices = draw_indices(generator, n_points, q, n_subsamples, replace)
     if xp is None:
         return indices
     return xp.asarray(indices, device=device)
 
-
-def _draw(generator: np.random.Generator, n_points: int, m: int, n_subsamples: int, replace: bool) -> np.ndarray:
-    if replace:
-        return generator.integers(0, n_points, size=(n_subsamples, m), dtype=np.int64)
-    if n_points < m:
-        raise ValueError(f"replace=False needs at least 2q+2={m} points; got n_points={n_points}")
-    return _floyd_subsets(generator, n_points, m, n_subsamples)
-
-
-def _floyd_subsets(generator: np.random.Generator, n_points: int, m: int, n_subsamples: int) -> np.ndarray:
-    """Uniform ``m``-subsets of ``range(n_points)`` by Floyd's algorithm, one per row.
-
-    ``O(s m^2)`` work and no ``O(N)`` memory, whatever ``N`` is. The order of
-    entries inside a row is not uniform; persistence does not depend on it.
-    """
-    rows = np.empty((n_subsamples, m), dtype=np.int64)
-    for column, top in enumerate(range(n_points - m, n_points)):
-        candidate = generator.integers(0, top + 1, size=n_subsamples, dtype=np.int64)
-        taken = np.any(rows[:, :column] == candidate[:, None], axis=1)
-        rows[:, column] = np.where(taken, top, candidate)
-    return rows

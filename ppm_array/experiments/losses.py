@@ -1,21 +1,31 @@
-"""Main losses for point-cloud matching, with explicit gradients.
+"""Main losses of the shape-matching experiment, with explicit gradients.
 
-Regularizers are added to a main loss; shape matching (paper Section 6.2) uses
-the energy distance ("Cramér") or an RBF-kernel MMD between the clouds. Both cost
-``O(N_X N_Y d)`` and are meant for clouds of thousands of points, not millions.
+Shape matching (paper Section 6.2) adds PPM-Reg to a main loss: the energy
+distance ("Cramér") or an RBF-kernel MMD between the clouds. Both cost
+``O(N_X N_Y d)``; they serve the experiments, not the library's public API.
 """
 
 from __future__ import annotations
 
-from . import _validation as v
-from ._namespace import cast
+from .. import _validation as v
+from .._namespace import cast
 
 __all__ = ["energy_distance_value_and_grad", "rbf_mmd_value_and_grad"]
 
 
 def _in_caller_dtypes(value, grad_x, grad_y, cloud_x, cloud_y):
     xp = cloud_x.xp
-    return xp.asarray(cast(value, cloud_x.dtype, xp)), cast(grad_x, cloud_x.dtype, xp), cast(grad_y, cloud_y.dtype, xp)
+    return xp.asarray(cast(value, cloud_x.result_dtype, xp)), cast(grad_x, cloud_x.result_dtype, xp), cast(grad_y, cloud_y.result_dtype, xp)
+
+
+def _clouds(X, Y):
+    """Two validated clouds of one library, device, dtype and feature dimension."""
+    cloud_x, cloud_y = v.points(X, "X"), v.points(Y, "Y")
+    v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
+    if cloud_x.array.shape[1] != cloud_y.array.shape[1]:
+        raise ValueError(f"X and Y must have the same number of features; got {cloud_x.array.shape[1]} and "
+                         f"{cloud_y.array.shape[1]}")
+    return cloud_x, cloud_y
 
 
 def _mean_distance(A, B, xp):
@@ -63,14 +73,13 @@ def energy_distance_value_and_grad(X, Y, *, rng=None):
 
     Examples
     --------
-    >>> import numpy as np, ppm_array as pa
+    >>> import numpy as np
     >>> X, Y = np.random.default_rng(0).normal(size=(2, 100, 2))
-    >>> value, grad_X, grad_Y = pa.energy_distance_value_and_grad(X, Y + 3, rng=0)
+    >>> value, grad_X, grad_Y = energy_distance_value_and_grad(X, Y + 3, rng=0)
     >>> bool(value > 2), grad_X.shape
     (True, (100, 2))
     """
-    cloud_x, cloud_y = v.points(X, "X"), v.points(Y, "Y")
-    v.check_same_namespace(cloud_x, cloud_y, ("X", "Y"))
+    cloud_x, cloud_y = _clouds(X, Y)
     for name, cloud in (("X", cloud_x), ("Y", cloud_y)):
         if cloud.array.shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 points to be split in halves; got {cloud.array.shape[0]}")
@@ -114,14 +123,13 @@ def rbf_mmd_value_and_grad(X, Y, *, width=0.1):
 
     Examples
     --------
-    >>> import numpy as np, ppm_array as pa
+    >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(50, 2))
-    >>> value, grad_X, _ = pa.rbf_mmd_value_and_grad(X, X)
+    >>> value, grad_X, _ = rbf_mmd_value_and_grad(X, X)
     >>> float(value), float(np.abs(grad_X).max())
     (0.0, 0.0)
     """
-    cloud_x, cloud_y = v.points(X, "X"), v.points(Y, "Y")
-    v.check_same_namespace(cloud_x, cloud_y, ("X", "Y"))
+    cloud_x, cloud_y = _clouds(X, Y)
     width = v.check_positive_real(width, "width")
     xp = cloud_x.xp
     X, Y = cloud_x.array, cloud_y.array

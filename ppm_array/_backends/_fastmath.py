@@ -33,7 +33,7 @@ def _float_from_bits(typingctx, bits):
     return signature, codegen
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def exp_neg(x):
     """``exp(-x)`` for ``x >= 0`` to about 2 ulp; 0 for ``x > 708``.
 

@@ -1,32 +1,44 @@
-"""MMD value and gradients from per-point kernel moments.
+"""MMD value and gradients from per-point kernel moments: the assembly every backend shares.
 
-The compiled backends stream over pairs of persistence points and accumulate, for
-each point ``i`` of a set ``A`` against a partner set ``B``::
+A backend streams over pairs of persistence points and returns, for each point
+``i`` of a set ``A`` against a partner set ``B``::
 
     m0_i = sum_j v_j E_ij
     mb_i = sum_j v_j E_ij (b_i - b_j)
     ml_i = sum_j v_j E_ij (l_i - l_j)
 
 with ``v_j = mass_j w(l_j)`` and ``E_ij = exp(-|z_i - z_j|^2 / (2 h^2))``. Within-set
-moments exclude ``j = i``. This module turns the moments into ``MMD^2`` and its
-gradients; it is written in Array-API calls so the CPU and CUDA backends share it.
+moments exclude ``j = i``. This module defines the weights and turns the moments
+into ``MMD^2`` and its gradients, in Array-API calls.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Moments", "PointSet", "assemble", "point_set"]
+__all__ = ["KernelPoints", "Moments", "PointSet", "assemble", "point_set"]
+
+
+class KernelPoints(NamedTuple):
+    """What a backend's kernel sees of a point set: coordinates and weights ``v = mass * w(lifetime)``."""
+
+    birth: object
+    lifetime: object
+    v: object
 
 
 class PointSet(NamedTuple):
-    """One PPM's points with their weights: ``v = mass * w(lifetime)``, ``dw = w'(lifetime)``."""
+    """One PPM's points with their kernel weights: ``v = mass * w(lifetime)``, ``dw = w'(lifetime)``."""
 
     birth: object
     lifetime: object
     mass: object
     v: object
     dw: object
+
+    @property
+    def kernel_points(self) -> KernelPoints:
+        return KernelPoints(self.birth, self.lifetime, self.v)
 
 
 class Moments(NamedTuple):
@@ -38,14 +50,16 @@ class Moments(NamedTuple):
 
 
 def point_set(birth, lifetime, mass, weight_power: float) -> PointSet:
-    return PointSet(birth, lifetime, mass, mass * lifetime**weight_power, weight_power * lifetime ** (weight_power - 1))
+    """The weights ``w(l) = l^p`` and ``w'(l) = p l^(p-1)`` (``w'(0) = 1`` for ``p = 1``, the right derivative)."""
+    return PointSet(birth, lifetime, mass, mass * lifetime**weight_power,
+                    weight_power * lifetime ** (weight_power - 1))
 
 
 def _within_scale(points: PointSet, unbiased: bool, xp):
     return 1.0 / (1.0 - xp.sum(points.mass * points.mass)) if unbiased else 1.0
 
 
-def _gradient(points: PointSet, within: Moments, cross: Moments, scale, unbiased: bool, inv_h2: float):
+def _gradient(points: PointSet, within: Moments, cross: Moments, scale, unbiased: bool, inv_h2):
     diagonal = 0.0 if unbiased else points.v
     grad_birth = -2.0 * inv_h2 * points.v * (scale * within.mb - cross.mb)
     grad_lifetime = 2.0 * (
@@ -56,8 +70,8 @@ def _gradient(points: PointSet, within: Moments, cross: Moments, scale, unbiased
 
 
 def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cross_p: Moments, cross_q: Moments,
-             *, bandwidth: float, unbiased: bool, with_grad: bool, xp):
-    """``(MMD^2, grads)`` as in the backend contract, from the four moment sets.
+             *, inv_h2, unbiased: bool, with_grad: bool, xp):
+    """``(MMD^2, grads)`` from the four moment sets; ``grads`` is ``((d_birth_P, d_lifetime_P), (..Q..))`` or None.
 
     ``cross_p`` are the moments of ``P``'s points against ``Q`` and ``cross_q`` of
     ``Q``'s points against ``P``. With ``unbiased`` the within-sums drop ``i = j``
@@ -72,7 +86,6 @@ def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cro
     )
     if not with_grad:
         return value, None
-    inv_h2 = 1.0 / (bandwidth * bandwidth)
     grads_p = _gradient(P, within_p, cross_p, scale_p, unbiased, inv_h2)
     grads_q = _gradient(Q, within_q, cross_q, scale_q, unbiased, inv_h2)
     return value, (grads_p, grads_q)

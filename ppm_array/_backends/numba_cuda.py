@@ -1,7 +1,7 @@
 """Numba-CUDA backend for CuPy arrays (and, in tests, the CUDA simulator).
 
-Same operations and signatures as :mod:`ppm_array.backends.array_api`, plus a
-``threads_per_block`` keyword. Kernels take CuPy arrays zero-copy through
+The backend contract of :mod:`ppm_array._backends`, plus a ``threads_per_block``
+keyword. Kernels take CuPy arrays zero-copy through
 ``__cuda_array_interface__``; everything around them is Array-API code in the
 caller's namespace ``xp``, so the host never reads device data. This module is
 imported only when the backend is selected, and it touches no GPU at import.
@@ -18,11 +18,11 @@ import math
 
 from numba import cuda, float64
 
+from .._moments import Moments
 from .._namespace import device as device_of
 from ._kernel_bodies import build
-from ._moments import Moments, assemble, point_set
 
-__all__ = ["mmd_squared", "persistence", "persistence_vjp"]
+__all__ = ["pair_moments", "persistence", "scatter_edges"]
 
 THREADS_PER_BLOCK = 128
 # Partner points held in shared memory per tile (3 float64 arrays of this size).
@@ -61,6 +61,8 @@ def scatter_kernel(edges, pushes, grad):
 def moments_kernel(b_a, l_a, b_b, l_b, v_b, exclude_self, inv_two_h2, out):
     """``out[:, i] = (m0, mb, ml)`` of point ``i`` of A against all of B (see ``_moments``).
 
+    ``inv_two_h2`` is a one-element device array, so the host never reads it.
+
     B is loaded tile by tile into shared memory by the whole block; points of B
     with zero weight are skipped. ``exclude_self`` drops ``j = i`` (A is B).
     """
@@ -88,7 +90,7 @@ def moments_kernel(b_a, l_a, b_b, l_b, v_b, exclude_self, inv_two_h2, out):
                 if vj != 0.0 and not (exclude_self and start + t == i):
                     db = bi - tile_b[t]
                     dl = li - tile_l[t]
-                    e = vj * math.exp(-(db * db + dl * dl) * inv_two_h2)
+                    e = vj * math.exp(-(db * db + dl * dl) * inv_two_h2[0])
                     s0 += e
                     sb += e * db
                     sl += e * dl
@@ -115,17 +117,13 @@ def persistence(X, indices, q, *, xp, threads_per_block=THREADS_PER_BLOCK):
     return birth, lifetime, birth_edge, death_edge
 
 
-def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifetime, *, xp,
-                    threads_per_block=THREADS_PER_BLOCK):
+def scatter_edges(X, edges, grad_length, *, xp, threads_per_block=THREADS_PER_BLOCK):
     device = device_of(X)
-    grad_death_length = xp.where(lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
-    grad_length = xp.astype(xp.concat([grad_birth - grad_death_length, grad_death_length]), xp.float64)
-    edges = xp.concat([birth_edge, death_edge], axis=0)
     n_edges = edges.shape[0]
     pushes = xp.empty((n_edges, X.shape[1]), dtype=xp.float64, device=device)
     grad = xp.zeros(X.shape, dtype=xp.float64, device=device)
     blocks = _blocks(n_edges, threads_per_block)
-    edge_push_kernel[blocks, threads_per_block](X, edges, grad_length, pushes)
+    edge_push_kernel[blocks, threads_per_block](X, edges, xp.astype(grad_length, xp.float64), pushes)
     scatter_kernel[blocks, threads_per_block](edges, pushes, grad)
     return xp.astype(grad, X.dtype)
 
@@ -138,17 +136,10 @@ def _moments(A, B, exclude_self, inv_two_h2, xp, threads_per_block):
     return Moments(out[0, :], out[1, :], out[2, :])
 
 
-def mmd_squared(P, Q, *, bandwidth, weight_power, unbiased, with_grad, grad_at_collapsed=True, xp,
-                threads_per_block=THREADS_PER_BLOCK):
-    dtype = P[0].dtype
-    P, Q = (point_set(*(xp.astype(a, xp.float64) for a in triple), weight_power) for triple in (P, Q))
-    inv_two_h2 = 1.0 / (2.0 * bandwidth * bandwidth)
-    moments = [_moments(A, B, A is B, inv_two_h2, xp, threads_per_block) for A, B in ((P, P), (Q, Q), (P, Q), (Q, P))]
-    value, grads = assemble(P, Q, *moments, bandwidth=bandwidth, unbiased=unbiased, with_grad=with_grad, xp=xp)
-    value = xp.astype(xp.asarray(value), dtype)
-    if grads is None:
-        return value, None
-    if not grad_at_collapsed:
-        grads = tuple((g_birth, xp.where(points.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
-                      for (g_birth, g_lifetime), points in zip(grads, (P, Q)))
-    return value, tuple(tuple(xp.astype(g, dtype) for g in pair) for pair in grads)
+def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PER_BLOCK):
+    A, B = (type(S)(*(xp.astype(a, xp.float64) for a in S)) for S in (A, B))
+    inv_two_h2 = xp.reshape(xp.astype(inv_two_h2, xp.float64), (1,))
+    moments_a = _moments(A, B, same_set, inv_two_h2, xp, threads_per_block)
+    if same_set:
+        return moments_a, moments_a
+    return moments_a, _moments(B, A, False, inv_two_h2, xp, threads_per_block)

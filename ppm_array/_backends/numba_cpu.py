@@ -8,15 +8,18 @@ so results are bitwise reproducible on one machine and thread setting.
 
 from __future__ import annotations
 
+
 import numba
 import numpy as np
 from numba import njit, prange
 
+from .._moments import Moments
+from . import _fastmath, _kernel_bodies
+from ._compile import cached_njit
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
-from ._moments import Moments, assemble, point_set
 
-__all__ = ["mmd_squared", "persistence", "persistence_vjp"]
+__all__ = ["pair_moments", "persistence", "scatter_edges"]
 
 # Reassociation lets LLVM vectorise the moment sums (about 3x here); it changes
 # rounding only, and the order is still fixed for a given compilation.
@@ -24,14 +27,15 @@ _VECTORISE = {"reassoc", "contract", "nsz", "arcp"}
 # Points per side of a square tile of kernel pairs: 3 column buffers of this many
 # float64 stay in L1 while a row of the tile streams over them.
 TILE = 256
-
+# The cache of every kernel below follows the files whose code is inlined into it.
+_jit = cached_njit((__file__, _kernel_bodies.__file__, _fastmath.__file__))
 
 _bodies = build(njit(inline="always"))
 _subsample_persistence = _bodies.subsample_persistence
 _edge_push = _bodies.edge_push
 
 
-@njit(parallel=True, cache=True)
+@_jit(parallel=True)
 def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
     """Closed-form ``PH_q`` of every row of ``indices``, one subsample per iteration."""
     for k in prange(indices.shape[0]):
@@ -50,14 +54,14 @@ def persistence(X, indices, q, *, xp):
     return birth, lifetime, birth_edge, death_edge
 
 
-@njit(parallel=True, cache=True)
+@_jit(parallel=True)
 def edge_push_kernel(X, edges, grad_length, pushes):
     """``pushes[e] = grad_length[e] * (x_a - x_b) / |x_a - x_b|`` (0 if they coincide)."""
     for e in prange(edges.shape[0]):
         _edge_push(X, edges, grad_length, e, pushes)
 
 
-@njit(parallel=True, cache=True)
+@_jit(parallel=True)
 def segment_sum_kernel(order, starts, targets, pushes, grad):
     """Add ``+pushes[e]`` to the first and ``-pushes[e]`` to the second end of each edge.
 
@@ -74,7 +78,7 @@ def segment_sum_kernel(order, starts, targets, pushes, grad):
                 grad[row, k] += sign * pushes[c >> 1, k]
 
 
-@njit(parallel=True, cache=True)
+@_jit(parallel=True)
 def zero_fill_kernel(array):
     """Zero a C-contiguous array in parallel, touching its pages in order.
 
@@ -86,13 +90,11 @@ def zero_fill_kernel(array):
         flat[i] = 0.0
 
 
-def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifetime, *, xp):
+def scatter_edges(X, edges, grad_length, *, xp):
     X = np.asarray(X)
-    grad_death_length = np.where(lifetime > 0, grad_lifetime, 0.0)
-    grad_length = np.concatenate([grad_birth - grad_death_length, grad_death_length]).astype(np.float64)
-    edges = np.ascontiguousarray(np.concatenate([birth_edge, death_edge]), dtype=np.int64)
+    edges = np.ascontiguousarray(edges, dtype=np.int64)
     pushes = np.empty((edges.shape[0], X.shape[1]), dtype=np.float64)
-    edge_push_kernel(X, edges, grad_length, pushes)
+    edge_push_kernel(X, edges, np.ascontiguousarray(grad_length, dtype=np.float64), pushes)
     targets = edges.reshape(-1)
     order = np.argsort(targets, kind="stable")
     sorted_targets = targets[order]
@@ -103,7 +105,7 @@ def persistence_vjp(X, birth_edge, death_edge, lifetime, grad_birth, grad_lifeti
     return grad.astype(X.dtype, copy=False)
 
 
-@njit(cache=True, inline="always", fastmath=_VECTORISE)
+@njit(inline="always", fastmath=_VECTORISE)
 def _tile_moments(b_a, l_a, v_a, b_b, l_b, v_b, i0, i1, j0, j1, upper, inv_two_h2, rows, columns):
     """Accumulate one tile of pairs into the row moments of A and column moments of B.
 
@@ -136,7 +138,7 @@ def _tile_moments(b_a, l_a, v_a, b_b, l_b, v_b, i0, i1, j0, j1, upper, inv_two_h
         rows[2, i] += sl
 
 
-@njit(parallel=True, cache=True, fastmath=_VECTORISE)
+@_jit(parallel=True, fastmath=_VECTORISE)
 def pair_moments_kernel(b_a, l_a, v_a, b_b, l_b, v_b, same_set, inv_two_h2, row_buffers, column_buffers):
     """Moments of every point of A against B and of B against A, streamed in tiles.
 
@@ -161,27 +163,15 @@ def pair_moments_kernel(b_a, l_a, v_a, b_b, l_b, v_b, same_set, inv_two_h2, row_
             )
 
 
-@njit(parallel=True, cache=True, fastmath=_VECTORISE)
-def row_sum_kernel(b_rows, l_rows, b_b, l_b, v_b, inv_two_h2, out):
-    """``out[i] = sum_j v_j exp(-|z_i - y_j|^2 / (2 h^2))``, one row per iteration."""
-    for i in prange(b_rows.shape[0]):
-        total = 0.0
-        for j in range(b_b.shape[0]):
-            db = b_rows[i] - b_b[j]
-            dl = l_rows[i] - l_b[j]
-            total += v_b[j] * exp_neg((db * db + dl * dl) * inv_two_h2)
-        out[i] = total
-
-
 def _n_chunks(n_a: int, n_b: int) -> int:
     tiles = -(-n_a // TILE) * -(-n_b // TILE)
     return max(1, min(tiles, 4 * numba.get_num_threads()))
 
 
 def _alive(points):
-    """Indices of points with nonzero weight, and those points as contiguous arrays."""
-    alive = np.flatnonzero(points.v > 0)
-    return alive, tuple(np.ascontiguousarray(a[alive]) for a in (points.birth, points.lifetime, points.v))
+    """Indices of points with nonzero weight, and those points as contiguous float64 arrays."""
+    alive = np.flatnonzero(np.asarray(points.v) > 0)
+    return alive, tuple(np.ascontiguousarray(np.asarray(a)[alive], dtype=np.float64) for a in points)
 
 
 def _scatter(alive, moments, n):
@@ -190,50 +180,16 @@ def _scatter(alive, moments, n):
     return Moments(*full)
 
 
-def _within(points, inv_two_h2):
-    alive, (b, l, v) = _alive(points)
-    buffers = np.zeros((_n_chunks(len(b), len(b)), 3, len(b)))
-    pair_moments_kernel(b, l, v, b, l, v, True, inv_two_h2, buffers, buffers)
-    return _scatter(alive, buffers.sum(axis=0), points.birth.shape[0])
-
-
-def _cross(P, Q, inv_two_h2):
-    alive_p, (bp, lp, vp) = _alive(P)
-    alive_q, (bq, lq, vq) = _alive(Q)
-    n_chunks = _n_chunks(len(bp), len(bq))
-    rows, columns = np.zeros((n_chunks, 3, len(bp))), np.zeros((n_chunks, 3, len(bq)))
-    pair_moments_kernel(bp, lp, vp, bq, lq, vq, False, inv_two_h2, rows, columns)
-    return _scatter(alive_p, rows.sum(axis=0), P.birth.shape[0]), _scatter(alive_q, columns.sum(axis=0), Q.birth.shape[0])
-
-
-def _collapsed_row_sums(points, partner, moments, inv_two_h2):
-    """Fill ``m0`` of zero-weight points: the lifetime gradient at ``l = 0`` needs it when ``p = 1``."""
-    collapsed = np.flatnonzero(points.v == 0)
-    _, (b, l, v) = _alive(partner)
-    if collapsed.size == 0 or b.size == 0:
-        return moments
-    out = np.empty(collapsed.size)
-    row_sum_kernel(np.ascontiguousarray(points.birth[collapsed]), np.ascontiguousarray(points.lifetime[collapsed]),
-                   b, l, v, inv_two_h2, out)
-    m0 = moments.m0.copy()
-    m0[collapsed] = out
-    return moments._replace(m0=m0)
-
-
-def mmd_squared(P, Q, *, bandwidth, weight_power, unbiased, with_grad, grad_at_collapsed=True, xp):
-    dtype = np.asarray(P[0]).dtype
-    P, Q = (point_set(*(np.asarray(a, dtype=np.float64) for a in triple), weight_power) for triple in (P, Q))
-    inv_two_h2 = 1.0 / (2.0 * bandwidth * bandwidth)
-    within_p, within_q = _within(P, inv_two_h2), _within(Q, inv_two_h2)
-    cross_p, cross_q = _cross(P, Q, inv_two_h2)
-    if with_grad and grad_at_collapsed and weight_power == 1.0:
-        within_p = _collapsed_row_sums(P, P, within_p, inv_two_h2)
-        within_q = _collapsed_row_sums(Q, Q, within_q, inv_two_h2)
-        cross_p = _collapsed_row_sums(P, Q, cross_p, inv_two_h2)
-        cross_q = _collapsed_row_sums(Q, P, cross_q, inv_two_h2)
-    value, grads = assemble(P, Q, within_p, within_q, cross_p, cross_q,
-                            bandwidth=bandwidth, unbiased=unbiased, with_grad=with_grad, xp=np)
-    value = np.asarray(value, dtype=dtype)
-    if grads is None:
-        return value, None
-    return value, tuple(tuple(g.astype(dtype, copy=False) for g in pair) for pair in grads)
+def pair_moments(A, B, *, same_set, inv_two_h2, xp):
+    inv_two_h2 = float(inv_two_h2)
+    alive_a, (ba, la, va) = _alive(A)
+    if same_set:
+        buffers = np.zeros((_n_chunks(len(ba), len(ba)), 3, len(ba)))
+        pair_moments_kernel(ba, la, va, ba, la, va, True, inv_two_h2, buffers, buffers)
+        moments = _scatter(alive_a, buffers.sum(axis=0), A.birth.shape[0])
+        return moments, moments
+    alive_b, (bb, lb, vb) = _alive(B)
+    n_chunks = _n_chunks(len(ba), len(bb))
+    rows, columns = np.zeros((n_chunks, 3, len(ba))), np.zeros((n_chunks, 3, len(bb)))
+    pair_moments_kernel(ba, la, va, bb, lb, vb, False, inv_two_h2, rows, columns)
+    return _scatter(alive_a, rows.sum(axis=0), A.birth.shape[0]), _scatter(alive_b, columns.sum(axis=0), B.birth.shape[0])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _core
 from . import _validation as v
+from ._backends import select_backend
 from ._namespace import cast
-from .backends import select_backend
-from .subsampling import _draw
+from ._sample import PersistenceSample
 
 __all__ = [
     "PersistenceSample",
@@ -24,55 +24,14 @@ __all__ = [
 MAX_EXACT_SUBSETS = 2_000_000
 
 
-class PersistenceSample(NamedTuple):
-    """A principal persistence measure as weighted points ``(birth, lifetime)``.
-
-    Attributes
-    ----------
-    birth, lifetime : arrays, shape (s,)
-        One point per subsample. ``lifetime == 0`` marks a subsample without a
-        feature (the collapsed point ``*``); it has weight ``w(0) = 0`` in every
-        kernel and therefore contributes nothing.
-    birth_edge, death_edge : int64 arrays, shape (s, 2)
-        Global row indices into ``X`` of the critical edges. For ``q = 0`` the
-        birth edge is the zero-length edge ``(i0, i0)``.
-    mass : array, shape (s,)
-        Probability mass of each point: ``1/s`` for a Monte Carlo PPM, the
-        enumeration weights for an exact one. It sums to 1.
-    q : int
-        Homology dimension.
-    n_points : int
-        Number of points ``N`` of the cloud the edges index into.
-    """
-
-    birth: Any
-    lifetime: Any
-    birth_edge: Any
-    death_edge: Any
-    mass: Any
-    q: int
-    n_points: int
-
-
-def _uniform_mass(n_subsamples, like, xp):
-    return xp.full((n_subsamples,), 1.0 / n_subsamples, dtype=like.dtype, device=v.device(like))
-
-
-def _persistence_sample(backend, cloud: v.Points, q: int, indices, mass=None) -> PersistenceSample:
-    xp = cloud.xp
-    birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
-    if mass is None:
-        mass = _uniform_mass(indices.shape[0], birth, xp)
-    return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, cloud.array.shape[0])
-
-
-def _sample_in_dtype(sample: PersistenceSample, dtype, xp) -> PersistenceSample:
+def _in_dtype(sample: PersistenceSample, dtype, xp) -> PersistenceSample:
     return sample._replace(
         birth=cast(sample.birth, dtype, xp), lifetime=cast(sample.lifetime, dtype, xp), mass=cast(sample.mass, dtype, xp)
     )
 
 
-def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, replace=True, backend="auto"):
+def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, replace=True, backend="auto",
+                          check_finite=True):
     """Monte Carlo principal persistence measure ``PPM_q(X)``.
 
     Each subsample of ``m = 2q + 2`` points has the closed-form ``PH_q`` of
@@ -98,6 +57,9 @@ def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, re
     replace : bool, default True
         See :func:`subsample_indices`.
     backend : {"auto", "array_api", "numba"}
+    check_finite : bool, default True
+        Refuse NaN or infinite values in ``X`` (one reduction; a host
+        synchronisation on a GPU).
 
     Returns
     -------
@@ -112,39 +74,24 @@ def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, re
     >>> float(pd.birth[0]), round(float(pd.lifetime[0]), 6)
     (1.0, 0.414214)
     """
-    cloud = v.points(X, "X")
+    cloud = v.points(X, "X", check_finite=v.check_bool(check_finite, "check_finite"))
     q = v.check_q(q)
     backend = select_backend(v.check_backend(backend), cloud.array)
+    generator = v.check_rng(rng)
+    replace = v.check_bool(replace, "replace")
     n_points = cloud.array.shape[0]
     if (n_subsamples is None) == (indices is None):
         raise ValueError("give exactly one of n_subsamples and indices")
     if indices is None:
         n_subsamples = v.check_n_subsamples(n_subsamples, q)
-        host = _draw(v.check_rng(rng), n_points, 2 * q + 2, n_subsamples, v.check_bool(replace, "replace"))
+        host = _core.draw_indices(generator, n_points, q, n_subsamples, replace)
         indices = cloud.xp.asarray(host, device=cloud.device)
     else:
         indices = v.check_indices(indices, n_points, q, cloud.xp, cloud.device)
-    return _sample_in_dtype(_persistence_sample(backend, cloud, q, indices), cloud.dtype, cloud.xp)
+    return _in_dtype(_core.persistence(backend, cloud, q, indices), cloud.result_dtype, cloud.xp)
 
 
-def _check_sample(sample, name: str = "sample") -> PersistenceSample:
-    if not isinstance(sample, PersistenceSample):
-        raise TypeError(f"{name} must be a PersistenceSample (from principal_persistence); got {type(sample).__name__}")
-    return sample
-
-
-def _check_upstream(grad, name: str, like, cloud: v.Points):
-    xp = cloud.xp
-    if v.array_namespace(grad) is not xp:
-        raise TypeError(f"{name} must be an array of the same library as X")
-    if tuple(grad.shape) != tuple(like.shape):
-        raise ValueError(f"{name} must have shape {tuple(like.shape)} (one entry per subsample); got {tuple(grad.shape)}")
-    if not xp.isdtype(grad.dtype, "real floating"):
-        raise TypeError(f"{name} must have a real floating dtype; got {grad.dtype}")
-    return cast(grad, cloud.array.dtype, xp)
-
-
-def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto"):
+def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", check_finite=True):
     """Vector-Jacobian product of :func:`principal_persistence` with respect to ``X``.
 
     For each subsample with upstream ``(g_b, g_l)`` and ``a = [lifetime > 0]``, the
@@ -161,6 +108,12 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto"):
     grad_birth, grad_lifetime : arrays, shape (s,)
         Upstream gradients with respect to ``sample.birth`` and ``sample.lifetime``.
     backend : {"auto", "array_api", "numba"}
+    check_finite : bool, default True
+        Refuse NaN or infinite values in ``X`` and in ``sample``'s points.
+
+    The sample's arrays must belong to ``X``'s library and device, and its edges
+    must index rows of ``X``: they are checked before any kernel reads them (two
+    reductions; a host synchronisation on a GPU).
 
     Returns
     -------
@@ -175,24 +128,23 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto"):
     array([[-0.6, -0.8],
            [ 0.6,  0.8]])
     """
-    cloud = v.points(X, "X")
-    sample = _check_sample(sample)
-    if sample.n_points != cloud.array.shape[0]:
-        raise ValueError(f"sample was computed from a cloud of {sample.n_points} points but X has {cloud.array.shape[0]}")
-    grad_birth = _check_upstream(grad_birth, "grad_birth", sample.birth, cloud)
-    grad_lifetime = _check_upstream(grad_lifetime, "grad_lifetime", sample.lifetime, cloud)
+    check_finite = v.check_bool(check_finite, "check_finite")
+    cloud = v.points(X, "X", check_finite=check_finite)
+    xp = cloud.xp
+    sample = v.check_sample(sample, "sample", xp=xp, device=cloud.device, check_values=check_finite)
+    v.check_sample_edges(sample, "sample", cloud.array.shape[0], xp)
+    n_subsamples = sample.birth.shape[0]
+    grad_birth = v.check_upstream(grad_birth, "grad_birth", n_subsamples, cloud)
+    grad_lifetime = v.check_upstream(grad_lifetime, "grad_lifetime", n_subsamples, cloud)
     backend = select_backend(v.check_backend(backend), cloud.array)
-    grad = _vjp(backend, cloud, sample, grad_birth, grad_lifetime)
-    return cast(grad, cloud.dtype, cloud.xp)
+    working = sample._replace(lifetime=cast(sample.lifetime, cloud.array.dtype, xp),
+                              birth_edge=xp.astype(sample.birth_edge, xp.int64),
+                              death_edge=xp.astype(sample.death_edge, xp.int64))
+    grad = _core.persistence_vjp(backend, cloud, [_core.Upstream(working, grad_birth, grad_lifetime)])
+    return cast(grad, cloud.result_dtype, xp)
 
 
-def _vjp(backend, cloud: v.Points, sample: PersistenceSample, grad_birth, grad_lifetime):
-    return backend.persistence_vjp(
-        cloud.array, sample.birth_edge, sample.death_edge, sample.lifetime, grad_birth, grad_lifetime, xp=cloud.xp
-    )
-
-
-def exact_principal_persistence(X, q, *, replace=True, backend="auto"):
+def exact_principal_persistence(X, q, *, replace=True, backend="auto", check_finite=True):
     """The exact principal persistence measure of a small cloud.
 
     Enumerates every ``m``-subset (``m = 2q + 2``). With ``replace=False`` each
@@ -208,6 +160,7 @@ def exact_principal_persistence(X, q, *, replace=True, backend="auto"):
     q : int
     replace : bool, default True
     backend : {"auto", "array_api", "numba"}
+    check_finite : bool, default True
 
     Returns
     -------
@@ -222,7 +175,7 @@ def exact_principal_persistence(X, q, *, replace=True, backend="auto"):
     >>> pd.lifetime, pd.mass
     (array([1., 3., 2.]), array([0.33333333, 0.33333333, 0.33333333]))
     """
-    cloud = v.points(X, "X")
+    cloud = v.points(X, "X", check_finite=v.check_bool(check_finite, "check_finite"))
     q = v.check_q(q)
     replace = v.check_bool(replace, "replace")
     backend = select_backend(v.check_backend(backend), cloud.array)
@@ -247,6 +200,5 @@ def exact_principal_persistence(X, q, *, replace=True, backend="auto"):
     indices = xp.asarray(subsets, device=cloud.device)
     mass = xp.asarray(masses, dtype=cloud.array.dtype, device=cloud.device)
     # The collapsed point is the row (0, ..., 0): all distances 0, so birth = lifetime = 0.
-    sample = _persistence_sample(backend, cloud, q, indices, mass)
-    return _sample_in_dtype(sample, cloud.dtype, xp)
+    return _in_dtype(_core.persistence(backend, cloud, q, indices, mass), cloud.result_dtype, xp)
 

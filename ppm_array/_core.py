@@ -1,0 +1,222 @@
+"""The internal API: the computations behind the public functions, on validated arguments.
+
+The public functions (``_persistence``, ``_mmd``, ``_regularizer``) check their
+arguments with :mod:`ppm_array._validation` and call these functions, which trust
+them. Everything here is written once for every backend; a backend (see
+:mod:`ppm_array._backends`) supplies only three kernels: persistence of
+subsamples, a scatter of per-edge gradients, and kernel moments of point pairs.
+
+Arrays are in the working dtype of the clouds (float32 or float64); casting to the
+caller's dtype is the public functions' job.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from ._moments import Moments, assemble, point_set
+from ._namespace import device as device_of
+from ._sample import PersistenceSample
+from ._scatter import segment_sum
+
+__all__ = [
+    "Upstream",
+    "draw_indices",
+    "kernel_mmd",
+    "persistence",
+    "persistence_vjp",
+    "regularizer",
+]
+
+
+# --- Subsamples ----------------------------------------------------------------------------------------------------
+
+def draw_indices(generator: np.random.Generator, n_points: int, q: int, n_subsamples: int, replace: bool) -> np.ndarray:
+    """``(n_subsamples, 2q + 2)`` int64 row indices, drawn on the host (see :func:`~ppm_array.subsample_indices`)."""
+    m = 2 * q + 2
+    if replace:
+        return generator.integers(0, n_points, size=(n_subsamples, m), dtype=np.int64)
+    if n_points < m:
+        raise ValueError(f"replace=False needs at least 2q+2={m} points; got n_points={n_points}")
+    return _floyd_subsets(generator, n_points, m, n_subsamples)
+
+
+def _floyd_subsets(generator: np.random.Generator, n_points: int, m: int, n_subsamples: int) -> np.ndarray:
+    """Uniform ``m``-subsets of ``range(n_points)`` by Floyd's algorithm, one per row.
+
+    ``O(s m^2)`` work and no ``O(N)`` memory, whatever ``N`` is. The order of
+    entries inside a row is not uniform; persistence does not depend on it.
+    """
+    rows = np.empty((n_subsamples, m), dtype=np.int64)
+    for column, top in enumerate(range(n_points - m, n_points)):
+        candidate = generator.integers(0, top + 1, size=n_subsamples, dtype=np.int64)
+        taken = np.any(rows[:, :column] == candidate[:, None], axis=1)
+        rows[:, column] = np.where(taken, top, candidate)
+    return rows
+
+
+# --- Persistence and its VJP ---------------------------------------------------------------------------------------
+
+def persistence(backend, cloud, q: int, indices, mass=None) -> PersistenceSample:
+    """Closed-form ``PH_q`` of every row of ``indices``; ``mass`` defaults to ``1/s`` each."""
+    xp = cloud.xp
+    birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
+    if mass is None:
+        mass = xp.full((indices.shape[0],), 1.0 / indices.shape[0], dtype=birth.dtype, device=device_of(birth))
+    return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, cloud.array.shape[0])
+
+
+class Upstream(NamedTuple):
+    """Upstream gradients with respect to the points of one persistence sample."""
+
+    sample: PersistenceSample
+    grad_birth: object
+    grad_lifetime: object
+
+
+def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]):
+    """``grad_X`` of ``sum_k (g_b birth + g_l lifetime)`` over every upstream, in one scatter.
+
+    The rule (DESIGN 2.2): with ``a = [lifetime > 0]`` the birth edge carries
+    ``g_b - a g_l`` and the death edge ``a g_l``; the VJP is linear, so the edges of
+    several samples (several homology dimensions) are scattered together.
+    """
+    xp = cloud.xp
+    edges, lengths = [], []
+    for sample, grad_birth, grad_lifetime in upstreams:
+        grad_death = xp.where(sample.lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
+        edges += [sample.birth_edge, sample.death_edge]
+        lengths += [grad_birth - grad_death, grad_death]
+    return backend.scatter_edges(cloud.array, xp.concat(edges, axis=0), xp.concat(lengths), xp=xp)
+
+
+# --- Kernel MMD ----------------------------------------------------------------------------------------------------
+
+def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp):
+    """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array.
+
+    The kernel sums are computed on the points divided by it (and the bandwidth with
+    them): exact in floating point, and no product of weights and moments can
+    overflow or underflow unless the result itself does.
+    """
+    largest = xp.max(xp.stack([xp.max(xp.abs(P.birth)), xp.max(P.lifetime),
+                               xp.max(xp.abs(Q.birth)), xp.max(Q.lifetime)]))
+    usable = (largest > 0) & xp.isfinite(largest)
+    exponent = xp.floor(xp.log2(xp.where(usable, largest, xp.ones_like(largest))))
+    return xp.where(usable, 2.0**exponent, xp.ones_like(largest))
+
+
+def _times_power(x, base, exponent: float):
+    """``x * base**exponent`` by repeated multiplication: no intermediate leaves the range of the result.
+
+    ``x`` is a normalised value (at most a few in magnitude), so multiplying by
+    ``base`` one factor at a time moves it monotonically towards the result.
+    """
+    whole = int(exponent)
+    for _ in range(whole):
+        x = x * base
+    fraction = exponent - whole
+    return x * base**fraction if fraction else x
+
+
+def _collapsed_row_sums(backend, points, partner, moments: Moments, inv_two_h2, xp) -> Moments:
+    """``m0`` of the points with lifetime 0, which compiled backends skip.
+
+    Needed only for the one-sided lifetime gradient at ``l = 0`` when ``p = 1``
+    (``w'(0) = 1``). The selection has a data-dependent shape (one host
+    synchronisation on a GPU); PPM-Reg never asks for it.
+    """
+    collapsed = xp.nonzero(points.lifetime == 0)[0]
+    if collapsed.shape[0] == 0:
+        return moments
+    rows = points.kernel_points._replace(
+        birth=xp.take(points.birth, collapsed), lifetime=xp.take(points.lifetime, collapsed),
+        v=xp.ones((collapsed.shape[0],), dtype=points.v.dtype, device=device_of(points.v)))
+    row_moments, _ = backend.pair_moments(rows, partner.kernel_points, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    filled = segment_sum(collapsed, row_moments.m0[:, None], points.lifetime.shape[0], xp=xp)[:, 0]
+    m0 = xp.where(points.lifetime == 0, xp.astype(filled, moments.m0.dtype), moments.m0)
+    return moments._replace(m0=m0)
+
+
+def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, with_grad: bool,
+               grad_at_collapsed: bool, xp):
+    """MMD (``options.squared`` or its root) of two samples and, with ``with_grad``, its gradients.
+
+    Returns ``(value, grads)`` with ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q,
+    d_lifetime_Q))`` or None, in the dtype the backend's moments come in. With
+    ``grad_at_collapsed=False`` the lifetime gradient at points of lifetime 0 is 0
+    (PPM-Reg's VJP discards it), which lets compiled backends skip those points.
+    """
+    p = options.weight_power
+    scale = _power_of_two_scale(P, Q, xp)
+    sets = [point_set(S.birth / scale, S.lifetime / scale, S.mass, p) for S in (P, Q)]
+    # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
+    # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
+    ratio = scale / options.bandwidth
+    inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
+    inv_two_h2 = inv_h2 / 2.0
+    kp, kq = (s.kernel_points for s in sets)
+    within_p, _ = backend.pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    within_q, _ = backend.pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    cross_p, cross_q = backend.pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    if with_grad and grad_at_collapsed and p == 1.0:
+        within_p = _collapsed_row_sums(backend, sets[0], sets[0], within_p, inv_two_h2, xp)
+        within_q = _collapsed_row_sums(backend, sets[1], sets[1], within_q, inv_two_h2, xp)
+        cross_p = _collapsed_row_sums(backend, sets[0], sets[1], cross_p, inv_two_h2, xp)
+        cross_q = _collapsed_row_sums(backend, sets[1], sets[0], cross_q, inv_two_h2, xp)
+    dtype = within_p.m0.dtype
+    sets = [type(s)(*(xp.astype(a, dtype) for a in s)) for s in sets]
+    scale = xp.astype(scale, dtype)
+    value, grads = assemble(*sets, within_p, within_q, cross_p, cross_q, inv_h2=xp.astype(inv_h2, dtype),
+                            unbiased=options.unbiased, with_grad=with_grad, xp=xp)
+    degree = 2.0 * p
+    if not options.squared:
+        value, grads = _square_root(value, grads, xp)
+        degree = p
+    value = _times_power(value, scale, degree)
+    if grads is None:
+        return value, None
+    grads = tuple((_times_power(g_birth, scale, degree - 1), _times_power(g_lifetime, scale, degree - 1))
+                  for g_birth, g_lifetime in grads)
+    if not grad_at_collapsed:
+        grads = tuple((g_birth, xp.where(s.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
+                      for (g_birth, g_lifetime), s in zip(grads, sets))
+    return value, grads
+
+
+def _square_root(value, grads, xp):
+    """``sqrt(max(M, 0))`` and ``dM / (2 sqrt(M))``, defined as 0 where ``M <= 0``."""
+    root = xp.sqrt(xp.clip(value, 0, None))
+    if grads is None:
+        return root, None
+    factor = xp.where(root > 0, 0.5 / xp.where(root > 0, root, xp.ones_like(root)), xp.zeros_like(root))
+    return root, tuple((g_birth * factor, g_lifetime * factor) for g_birth, g_lifetime in grads)
+
+
+# --- PPM-Reg -------------------------------------------------------------------------------------------------------
+
+def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool):
+    """``(value, grad_X, grad_Y)`` of PPM-Reg (gradients None without ``with_grad``), in the working dtype.
+
+    For each ``q`` in ``options.dims``, in order, the indices of ``X`` and then of
+    ``Y`` are drawn from ``generator``.
+    """
+    xp = cloud_x.xp
+    value = xp.zeros((), dtype=cloud_x.array.dtype, device=cloud_x.device)
+    upstreams = ([], [])
+    for q, weight in zip(options.dims, options.weights):
+        P, Q = (persistence(backend, cloud, q, xp.asarray(
+                    draw_indices(generator, cloud.array.shape[0], q, options.n_subsamples, options.replace),
+                    device=cloud.device))
+                for cloud in (cloud_x, cloud_y))
+        term, grads = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp)
+        value = value + weight * xp.astype(term, value.dtype)
+        if with_grad:
+            for pending, sample, (d_birth, d_lifetime) in zip(upstreams, (P, Q), grads):
+                dtype = sample.birth.dtype
+                pending.append(Upstream(sample, weight * xp.astype(d_birth, dtype), weight * xp.astype(d_lifetime, dtype)))
+    if not with_grad:
+        return value, None, None
+    return (value, persistence_vjp(backend, cloud_x, upstreams[0]), persistence_vjp(backend, cloud_y, upstreams[1]))

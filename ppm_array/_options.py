@@ -1,0 +1,81 @@
+"""The one schema of options shared by the core functions and the framework adapters.
+
+:meth:`RegularizerOptions.check` lists every option of PPM-Reg with its default;
+the signatures of :func:`~ppm_array.ppm_reg` and
+:func:`~ppm_array.ppm_reg_value_and_grad` spell out the same list (a test holds
+them equal), and the adapters pass their keywords through
+:meth:`RegularizerOptions.from_keywords`, which names the adapter in its errors.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import NamedTuple
+
+from . import _validation as v
+
+__all__ = ["MMDOptions", "RegularizerOptions"]
+
+
+class MMDOptions(NamedTuple):
+    """Validated kernel and estimator options of the MMD."""
+
+    bandwidth: float
+    weight_power: float
+    unbiased: bool
+    squared: bool
+
+    @classmethod
+    def check(cls, *, bandwidth, weight_power=1.0, estimator="v", squared=True) -> "MMDOptions":
+        return cls(
+            v.check_bandwidth(bandwidth),
+            v.check_weight_power(weight_power),
+            v.check_estimator(estimator) == "u",
+            v.check_bool(squared, "squared"),
+        )
+
+
+class RegularizerOptions(NamedTuple):
+    """Validated options of PPM-Reg: everything but the clouds and the randomness."""
+
+    dims: tuple
+    weights: tuple
+    n_subsamples: int
+    replace: bool
+    mmd: MMDOptions
+    backend: str
+    check_finite: bool
+
+    @classmethod
+    def check(cls, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, replace=True, weight_power=1.0,
+              estimator="v", squared=True, backend="auto", check_finite=True) -> "RegularizerOptions":
+        """Validate every option; the keyword defaults here are the library's defaults."""
+        dims, weights = v.check_dims_and_weights(dims, weights)
+        mmd_options = MMDOptions.check(bandwidth=bandwidth, weight_power=weight_power, estimator=estimator,
+                                       squared=squared)
+        n_subsamples = v.check_n_subsamples(n_subsamples, max(dims))
+        if mmd_options.unbiased and n_subsamples < 2:
+            raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {n_subsamples}")
+        return cls(dims, weights, n_subsamples, v.check_bool(replace, "replace"), mmd_options,
+                   v.check_backend(backend), v.check_bool(check_finite, "check_finite"))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option keywords, in the order of :meth:`check`."""
+        return tuple(inspect.signature(cls.check).parameters)
+
+    @classmethod
+    def from_keywords(cls, owner: str, keywords: dict, *, exclude: tuple[str, ...] = ()) -> "RegularizerOptions":
+        """:meth:`check` for keywords collected by an adapter; errors name ``owner`` (e.g. ``PPMReg``).
+
+        ``exclude`` lists keywords the adapter takes itself (such as ``rng``) and
+        must not reach here.
+        """
+        unknown = sorted(set(keywords) - set(cls.names()))
+        if unknown:
+            hint = f" ({owner} takes {', '.join(exclude)} separately)" if set(unknown) & set(exclude) else ""
+            raise TypeError(f"{owner} got unexpected keyword arguments: {', '.join(unknown)}{hint}; "
+                            f"the options are {', '.join(cls.names())}")
+        if "bandwidth" not in keywords:
+            raise TypeError(f"{owner} missing required keyword argument: 'bandwidth'")
+        return cls.check(**keywords)
