@@ -22,6 +22,7 @@ from ._sample import PersistenceSample
 from ._scatter import segment_sum
 
 __all__ = [
+    "CloudGradient",
     "Upstream",
     "draw_indices",
     "kernel_mmd",
@@ -76,7 +77,24 @@ class Upstream(NamedTuple):
     grad_lifetime: object
 
 
-def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]):
+class CloudGradient(NamedTuple):
+    """``grad_X`` of a VJP, and what bounds its entries without reading it.
+
+    Each edge adds its upstream gradient times a unit vector to two rows, so no
+    entry exceeds ``n_edges * largest_edge_gradient`` (a 0-d array): an ``O(s)``
+    check that the gradient fits its dtype, where reading ``grad_X`` would cost ``O(N d)``.
+    """
+
+    grad: object
+    largest_edge_gradient: object
+    n_edges: int
+
+    def fits(self, dtype, xp) -> bool:
+        """Whether every entry is certainly finite in ``dtype`` (one host read)."""
+        return float(self.largest_edge_gradient) * self.n_edges <= float(xp.finfo(dtype).max)
+
+
+def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]) -> CloudGradient:
     """``grad_X`` of ``sum_k (g_b birth + g_l lifetime)`` over every upstream, in one scatter.
 
     The rule (DESIGN 2.2): with ``a = [lifetime > 0]`` the birth edge carries
@@ -89,7 +107,9 @@ def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]):
         grad_death = xp.where(sample.lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
         edges += [sample.birth_edge, sample.death_edge]
         lengths += [grad_birth - grad_death, grad_death]
-    return backend.scatter_edges(cloud.array, xp.concat(edges, axis=0), xp.concat(lengths), xp=xp)
+    edges, lengths = xp.concat(edges, axis=0), xp.concat(lengths)
+    grad = backend.scatter_edges(cloud.array, edges, lengths, xp=xp)
+    return CloudGradient(grad, xp.max(xp.abs(lengths)), edges.shape[0])
 
 
 # --- Kernel MMD ----------------------------------------------------------------------------------------------------
@@ -198,7 +218,8 @@ def _square_root(value, grads, xp):
 # --- PPM-Reg -------------------------------------------------------------------------------------------------------
 
 def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool):
-    """``(value, grad_X, grad_Y)`` of PPM-Reg (gradients None without ``with_grad``), in the working dtype.
+    """``(value, grad_X, grad_Y)`` of PPM-Reg in the working dtype; the gradients are :class:`CloudGradient`
+    (None without ``with_grad``).
 
     For each ``q`` in ``options.dims``, in order, the indices of ``X`` and then of
     ``Y`` are drawn from ``generator``.

@@ -140,8 +140,10 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", che
     working = sample._replace(lifetime=cast(sample.lifetime, cloud.array.dtype, xp),
                               birth_edge=xp.astype(sample.birth_edge, xp.int64),
                               death_edge=xp.astype(sample.death_edge, xp.int64))
-    grad = _core.persistence_vjp(backend, cloud, [_core.Upstream(working, grad_birth, grad_lifetime)])
-    return cast(grad, cloud.result_dtype, xp)
+    gradient = _core.persistence_vjp(backend, cloud, [_core.Upstream(working, grad_birth, grad_lifetime)])
+    if check_finite and not gradient.fits(cloud.result_dtype, xp):
+        raise ValueError(f"grad_birth and grad_lifetime give a gradient beyond the range of {cloud.result_dtype}")
+    return cast(gradient.grad, cloud.result_dtype, xp)
 
 
 def exact_principal_persistence(X, q, *, replace=True, backend="auto", check_finite=True):

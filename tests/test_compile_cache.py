@@ -37,7 +37,7 @@ print(json.dumps({
     "birth": float(sample.birth[0]),
     "mmd": float(value),
     "hits": numba_cpu.persistence_kernel.stats.cache_hits[next(iter(numba_cpu.persistence_kernel.overloads))]
-    + numba_cpu.pair_moments_kernel.stats.cache_hits[next(iter(numba_cpu.pair_moments_kernel.overloads))],
+    + numba_cpu.cross_kernel.stats.cache_hits[next(iter(numba_cpu.cross_kernel.overloads))],
 }))
 """
 
@@ -65,7 +65,7 @@ def test_editing_an_inlined_source_invalidates_the_compiled_cache(tmp_path):
     assert probe(tmp_path)["hits"] == 2  # unchanged sources: both kernels come from the cache
 
     edit(bodies, "return math.sqrt(total)", "return 2.0 * math.sqrt(total)")  # every distance doubles
-    edit(fastmath, "return p * scale if x <= _X_MAX else 0.0", "return 0.0")  # exp(-x) becomes 0
+    edit(fastmath, "return p * scale * np.float64(x <= _X_MAX)", "return 0.0 * p")  # exp(-x) becomes 0
     edited = probe(tmp_path)
     assert edited["hits"] == 0
     assert edited["birth"] == 2.0

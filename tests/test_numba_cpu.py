@@ -11,7 +11,8 @@ from hypothesis.extra.numpy import arrays
 import ppm_array as pa
 from builders import blob_and_circle, hand_sample
 from numba import njit
-from ppm_array._backends import _fastmath, numba_cpu
+from ppm_array._backends import _fastmath, array_api, numba_cpu
+from ppm_array._moments import KernelPoints
 
 
 @st.composite
@@ -48,31 +49,72 @@ def test_persistence_and_vjp_equal_reference(case):
 
 
 @st.composite
-def persistence_pairs(draw):
-    def sample():
-        s = draw(st.integers(2, 700))
+def kernel_point_sets(draw):
+    """Two point sets for the moment kernels: float32 or float64; sizes around the tile sides (64 to 512) and
+    the SIMD widths; births all 0 (q = 0, the one-dimensional loop) or not; none, some or all collapsed."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    planar = draw(st.booleans())
+
+    def one_set():
+        s = draw(st.one_of(st.integers(1, 40), st.sampled_from([63, 64, 65, 127, 129, 511, 513, 1100])))
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-        lifetime = np.where(rng.random(s) < draw(st.floats(0, 1)), 0.0, rng.uniform(0, 2, s))
-        return hand_sample(rng.uniform(0, 3, s), lifetime)
+        collapsed = rng.random(s) < draw(st.sampled_from([0.0, 0.3, 0.97, 1.0]))
+        lifetime = np.where(collapsed, 0.0, rng.uniform(0, 2, s))
+        birth = rng.uniform(0, 3, s) if planar else np.zeros(s)
+        mass = np.full(s, 1 / s)
+        return KernelPoints(*(a.astype(dtype) for a in (birth, lifetime, mass * lifetime)))
 
-    return sample(), sample()
+    return one_set(), one_set(), dtype
 
 
-@given(pair=persistence_pairs(), bandwidth=st.floats(0.05, 2), estimator=st.sampled_from(["v", "u"]),
-       weight_power=st.sampled_from([1.0, 2.0]))
-def test_mmd_value_and_grad_equal_reference(pair, bandwidth, estimator, weight_power):
-    """Sizes up to 700 points span several 256-point tiles and chunks."""
-    P, Q = pair
-    options = dict(bandwidth=bandwidth, estimator=estimator, weight_power=weight_power)
-    ref = pa.mmd_value_and_grad(P, Q, backend="array_api", **options)
-    fast = pa.mmd_value_and_grad(P, Q, backend="numba", **options)
-    scale = float(pa.mmd(P, Q._replace(lifetime=0 * Q.lifetime), backend="array_api", **options)) + float(
-        pa.mmd(Q, P._replace(lifetime=0 * P.lifetime), backend="array_api", **options))
-    assert float(fast[0]) == pytest.approx(float(ref[0]), rel=1e-12, abs=1e-13 * scale)
-    # A gradient entry sums terms of size up to (sum_i a_i w_i)^2 / h; rounding is relative to that.
-    term_scale = (np.sum(P.mass * P.lifetime**weight_power) + np.sum(Q.mass * Q.lifetime**weight_power)) ** 2 / bandwidth
-    for got, want in zip(fast[1] + fast[2], ref[1] + ref[2]):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13 * max(term_scale, 1e-300))
+@given(sets=kernel_point_sets(), bandwidth=st.floats(0.05, 2))
+def test_moment_kernels_equal_the_slow_reference(sets, bandwidth):
+    """Within- and cross-moments of the tiled kernels against the dense Array-API reference in float64."""
+    A, B, dtype = sets
+    inv_two_h2 = np.asarray(1 / (2 * bandwidth**2), dtype=dtype)
+    as64 = [KernelPoints(*(a.astype(np.float64) for a in S)) for S in (A, B)]
+    for same_set in (True, False):
+        got = numba_cpu.pair_moments(A, A if same_set else B, same_set=same_set, inv_two_h2=inv_two_h2, xp=np)
+        want = array_api.pair_moments(as64[0], as64[0] if same_set else as64[1], same_set=same_set,
+                                      inv_two_h2=np.float64(inv_two_h2), xp=np)
+        for side, (moments, expected, S) in enumerate(zip(got, want, (A, A if same_set else B))):
+            alive = S.v > 0  # the contract leaves moments of weight-0 points to the backend
+            # Each moment is a sum of terms bounded by sum_j v_j (times a distance of at most 5 for mb, ml).
+            scale = float(np.sum((A if side else (A if same_set else B)).v, dtype=np.float64)) * 5 + 1e-300
+            tolerance = (1e-12 if dtype == np.float64 else 2e-6) * scale
+            for got_moment, want_moment in zip(moments, expected):
+                assert got_moment.dtype == np.float64
+                np.testing.assert_allclose(got_moment[alive], want_moment[alive], rtol=0, atol=tolerance)
+
+
+def test_moment_memory_does_not_grow_with_the_thread_count(tmp_path):
+    """64 threads on a large set: the kernels' extra memory stays O(s) (tile scratch per task, no per-thread
+    copies of the moments), measured as the peak resident memory of a fresh process."""
+    code = """
+import resource, sys
+import numpy as np, numba
+from ppm_array._backends import numba_cpu
+from ppm_array._moments import KernelPoints
+s = 2**15
+rng = np.random.default_rng(0)
+A = KernelPoints(np.zeros(s, np.float32), rng.uniform(0.1, 1, s).astype(np.float32), np.full(s, 1 / s, np.float32))
+small = KernelPoints(*(a[:64] for a in A))
+numba_cpu.pair_moments(small, small, same_set=True, inv_two_h2=np.float32(1), xp=np)  # compile, outside the peak
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+numba_cpu.pair_moments(A, A, same_set=True, inv_two_h2=np.float32(1), xp=np)
+numba_cpu.pair_moments(A, A, same_set=False, inv_two_h2=np.float32(1), xp=np)
+print(numba.get_num_threads(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "NUMBA_NUM_THREADS": "64"})
+    threads, growth_kib = map(int, result.stdout.split())
+    assert threads == 64
+    # Per-thread moment buffers of length s would take 64 * 3 * s * 8 bytes = 48 MiB here.
+    assert growth_kib * 1024 < 8 * 2**20
 
 
 @pytest.mark.parametrize("dims", [(0, 1), (0, 1, 2)])
@@ -106,7 +148,8 @@ def test_float32_gradients_within_1e3_of_float64():
     assert np.linalg.norm(grad32 - grad64) <= 1e-3 * np.linalg.norm(grad64)
 
 
-def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels():
+@pytest.mark.parametrize("dtype, cutoff, tolerance", [(np.float64, 708.0, 5e-16), (np.float32, 87.0, 1.5e-7)])
+def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, tolerance):
     """``exp_neg`` inlined into a loop compiled with the kernels' fastmath flags, as the moment kernels use it."""
 
     @njit(fastmath=numba_cpu._VECTORISE)
@@ -114,11 +157,12 @@ def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels():
         for i in range(x.shape[0]):
             out[i] = _fastmath.exp_neg(x[i])
 
-    x = np.concatenate([np.linspace(0, 720, 200_001), np.random.default_rng(0).uniform(0, 40, 100_000),
-                        [0.0, 1e-300, 708.0, 708.0 + 1e-9, np.nextafter(708.0, 0)]])
+    x = np.concatenate([np.linspace(0, cutoff + 12, 200_001), np.random.default_rng(0).uniform(0, 40, 100_000),
+                        [0.0, 1e-30, cutoff, np.nextafter(cutoff, 0), np.nextafter(cutoff, 1000)]]).astype(dtype)
     out = np.empty_like(x)
     evaluate(x, out)
-    expected = np.exp(-x)
-    normal = expected > 1e-307
-    assert np.max(np.abs(out[normal] - expected[normal]) / expected[normal]) < 5e-16
-    assert np.all(out[x > 708.0] == 0.0)
+    assert out.dtype == dtype
+    expected = np.exp(-x.astype(np.float64))
+    kept = x <= cutoff
+    assert np.max(np.abs(out[kept] - expected[kept]) / expected[kept]) < tolerance
+    assert np.all(out[~kept] == 0.0)

@@ -2,7 +2,7 @@
 
 :func:`build` compiles them with the target's decorator (``numba.njit`` or
 ``numba.cuda.jit(device=True)``), so both targets run the same code: one thread
-(CUDA) or one ``prange`` iteration (CPU) per subsample or edge.
+(CUDA) or one loop iteration (CPU) per subsample or edge.
 """
 
 from __future__ import annotations
@@ -82,14 +82,12 @@ def build(jit) -> SimpleNamespace:
         death_edge[k, 1] = indices[k, j_death]
 
     @jit
-    def edge_push(X, edges, grad_length, e, pushes):
-        """``pushes[e] = grad_length[e] (x_a - x_b) / |x_a - x_b|`` (0 if they coincide)."""
-        a, b = edges[e, 0], edges[e, 1]
+    def edge_factor(X, a, b, grad_length):
+        """``grad_length / |x_a - x_b|``: the edge adds ``factor (x_a - x_b)`` to row ``a`` and its negative to
+        row ``b`` (0 where the points coincide, never NaN)."""
         scale = difference_scale(X, a, b)
-        factor = 0.0
-        if scale > 0.0:
-            factor = grad_length[e] / (scaled_norm(X, a, b, scale) * scale)
-        for k in range(X.shape[1]):
-            pushes[e, k] = factor * (X[a, k] - X[b, k])
+        if scale == 0.0:
+            return 0.0
+        return grad_length / (scaled_norm(X, a, b, scale) * scale)
 
-    return SimpleNamespace(distance=distance, subsample_persistence=subsample_persistence, edge_push=edge_push)
+    return SimpleNamespace(distance=distance, subsample_persistence=subsample_persistence, edge_factor=edge_factor)

@@ -1,13 +1,32 @@
-"""Numba CPU backend for NumPy arrays: fused, parallel, deterministic kernels.
+"""Numba CPU backend for NumPy arrays: fused, vectorised, deterministic kernels.
 
-Same operations and signatures as :mod:`ppm_array.backends.array_api`. Kernels
-compute in float64 and write into buffers allocated here in the caller's dtype.
-Every reduction has a fixed order for a given thread count (``numba.get_num_threads()``),
-so results are bitwise reproducible on one machine and thread setting.
+The backend contract is documented in :mod:`ppm_array._backends`.
+
+**Kernel moments** (the MMD, where the time goes). Points of weight 0 (collapsed
+subsamples) are dropped first. The remaining pairs are visited in square tiles,
+and each pair updates the moments of both of its points, so a within-sum visits
+every unordered pair once. Tiles are scheduled in rounds in which no two tasks
+touch the same points (a round-robin tournament for a set against itself, a
+cyclic shift for two sets): every point's moments have one writer at a time, the
+extra memory is ``O(s)`` whatever the thread count, and every sum runs in an order
+fixed by the tiling alone, so results are bitwise reproducible across thread
+counts. Inside a tile the inner loop runs over contiguous 1-D arrays with a
+branch-free ``exp`` in the input's precision (float32 has twice the SIMD lanes
+of float64); each tile's sums are flushed into float64 moments. When every birth
+is 0 (``q = 0``) a one-dimensional loop leaves out the birth terms.
+
+**Threads.** Kernels run on Numba's thread pool (``numba.set_num_threads`` sets its
+size for the calling thread). Work too small to repay a parallel region runs on
+the calling thread alone. Numba's OpenMP workers are started with OpenMP's passive
+wait policy unless ``OMP_WAIT_POLICY`` is set: with the default, spinning, policy a
+barrier on a machine whose cores are busy with other processes waits for a
+descheduled worker (measured: 120 ms for a call that takes 0.5 ms). The variable
+is restored once the runtime has read it, so nothing else in the process sees it.
 """
 
 from __future__ import annotations
 
+import os
 
 import numba
 import numpy as np
@@ -21,19 +40,57 @@ from ._kernel_bodies import build
 
 __all__ = ["pair_moments", "persistence", "scatter_edges"]
 
-# Reassociation lets LLVM vectorise the moment sums (about 3x here); it changes
-# rounding only, and the order is still fixed for a given compilation.
+# Reassociation lets LLVM vectorise the moment sums; it changes rounding only, and
+# the order is still fixed for a given compilation.
 _VECTORISE = {"reassoc", "contract", "nsz", "arcp"}
-# Points per side of a square tile of kernel pairs: 3 column buffers of this many
-# float64 stay in L1 while a row of the tile streams over them.
-TILE = 256
+# Largest and smallest side of a tile of kernel pairs; 6 tile-long arrays stay in L1.
+TILE_MAX, TILE_MIN = 512, 64
+# Estimated nanoseconds of one thread's work below which a kernel runs on the calling thread alone.
+SERIAL_WORK_NS = 200_000
+# The VJP scatters into this many private buffers (fixed, so results do not depend on the thread count)
+# when the cloud has at most _PRIVATE_ENTRIES coordinates; larger clouds are split into parts by rows.
+_SCATTER_CHUNKS, _PRIVATE_ENTRIES = 8, 2**16
 # The cache of every kernel below follows the files whose code is inlined into it.
 _jit = cached_njit((__file__, _kernel_bodies.__file__, _fastmath.__file__))
 
 _bodies = build(njit(inline="always"))
 _subsample_persistence = _bodies.subsample_persistence
-_edge_push = _bodies.edge_push
+_edge_factor = _bodies.edge_factor
 
+
+def _start_threads() -> None:
+    if "OMP_WAIT_POLICY" in os.environ:
+        numba.get_num_threads()
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        numba.get_num_threads()  # loads the threading layer, which reads the variable once
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
+_start_threads()
+
+
+def _run(kernel, work_ns: float, *args):
+    """``kernel(*args)``, on the calling thread alone when ``work_ns`` is too small to share."""
+    threads = numba.get_num_threads()
+    if threads == 1 or work_ns >= SERIAL_WORK_NS:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _kernel_array(X) -> np.ndarray:
+    """``X`` as a writeable C-contiguous array: one compiled specialisation serves every layout."""
+    X = np.ascontiguousarray(X)
+    return X if X.flags.writeable else X.copy()
+
+
+# --- Persistence ---------------------------------------------------------------------------------------------------
 
 @_jit(parallel=True)
 def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
@@ -43,153 +100,236 @@ def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
 
 
 def persistence(X, indices, q, *, xp):
-    X = np.asarray(X)
+    X = _kernel_array(X)
     indices = np.ascontiguousarray(indices, dtype=np.int64)
-    n_subsamples = indices.shape[0]
+    n_subsamples, m = indices.shape
     birth = np.empty(n_subsamples, dtype=X.dtype)
     lifetime = np.empty(n_subsamples, dtype=X.dtype)
     birth_edge = np.empty((n_subsamples, 2), dtype=np.int64)
     death_edge = np.empty((n_subsamples, 2), dtype=np.int64)
-    persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge)
+    # Each subsample reads m random rows of X: a cache miss each once X outgrows the caches.
+    misses = n_subsamples * m * (100.0 if X.nbytes > 2**20 else 0.0)
+    _run(persistence_kernel, 2.0 * n_subsamples * m * m * X.shape[1] + misses,
+         X, indices, birth, lifetime, birth_edge, death_edge)
     return birth, lifetime, birth_edge, death_edge
 
 
-@_jit(parallel=True)
-def edge_push_kernel(X, edges, grad_length, pushes):
-    """``pushes[e] = grad_length[e] * (x_a - x_b) / |x_a - x_b|`` (0 if they coincide)."""
-    for e in prange(edges.shape[0]):
-        _edge_push(X, edges, grad_length, e, pushes)
+# --- Scatter of edge gradients -------------------------------------------------------------------------------------
+
+@njit(inline="always")
+def _scatter_edge(X, edges, grad_length, e, out, lo, hi):
+    """Edge ``e``'s push into the rows of ``out`` that lie in ``[lo, hi)`` (``out`` row ``r - lo`` holds row ``r``)."""
+    g = grad_length[e]
+    if g == 0.0:  # most edges of collapsed subsamples: no need to read their points
+        return
+    a, b = edges[e, 0], edges[e, 1]
+    take_a, take_b = lo <= a < hi, lo <= b < hi
+    if not (take_a or take_b):
+        return
+    factor = _edge_factor(X, a, b, g)
+    for k in range(X.shape[1]):
+        push = factor * (X[a, k] - X[b, k])
+        if take_a:
+            out[a - lo, k] += push
+        if take_b:
+            out[b - lo, k] -= push
 
 
 @_jit(parallel=True)
-def segment_sum_kernel(order, starts, targets, pushes, grad):
-    """Add ``+pushes[e]`` to the first and ``-pushes[e]`` to the second end of each edge.
+def scatter_private_kernel(X, edges, grad_length, bounds, buffers):
+    """Chunk ``c`` scatters the edges ``[bounds[c], bounds[c + 1])``, in order, into its own ``buffers[c]``."""
+    for chunk in prange(bounds.shape[0] - 1):
+        for e in range(bounds[chunk], bounds[chunk + 1]):
+            _scatter_edge(X, edges, grad_length, e, buffers[chunk], 0, X.shape[0])
 
-    ``order`` sorts the endpoint list ``targets`` (``2 e`` is edge ``e``'s first
-    end, ``2 e + 1`` its second) and ``starts`` bounds its runs of equal rows, so
-    each output row is owned by one iteration and summed in a fixed order.
-    """
-    for g in prange(starts.shape[0] - 1):
-        row = targets[order[starts[g]]]
-        for p in range(starts[g], starts[g + 1]):
-            c = order[p]
-            sign = 1.0 - 2.0 * (c & 1)
+
+@_jit(parallel=True)
+def scatter_owned_kernel(X, edges, grad_length, row_bounds, grad):
+    """Part ``p`` owns the rows ``[row_bounds[p], row_bounds[p + 1])``: it zeroes them (first touch, in
+    order) and applies, in order, every edge with an end among them. No two parts write one row."""
+    for part in prange(row_bounds.shape[0] - 1):
+        lo, hi = row_bounds[part], row_bounds[part + 1]
+        rows = grad[lo:hi]
+        for r in range(hi - lo):
             for k in range(grad.shape[1]):
-                grad[row, k] += sign * pushes[c >> 1, k]
-
-
-@_jit(parallel=True)
-def zero_fill_kernel(array):
-    """Zero a C-contiguous array in parallel, touching its pages in order.
-
-    ``np.zeros`` maps fresh pages lazily; the scattered writes of the VJP would then
-    take their page faults in random order, which dominates for large ``N``.
-    """
-    flat = array.reshape(-1)
-    for i in prange(flat.shape[0]):
-        flat[i] = 0.0
+                rows[r, k] = 0.0
+        for e in range(edges.shape[0]):
+            _scatter_edge(X, edges, grad_length, e, rows, lo, hi)
 
 
 def scatter_edges(X, edges, grad_length, *, xp):
-    X = np.asarray(X)
+    X = _kernel_array(X)
     edges = np.ascontiguousarray(edges, dtype=np.int64)
-    pushes = np.empty((edges.shape[0], X.shape[1]), dtype=np.float64)
-    edge_push_kernel(X, edges, np.ascontiguousarray(grad_length, dtype=np.float64), pushes)
-    targets = edges.reshape(-1)
-    order = np.argsort(targets, kind="stable")
-    sorted_targets = targets[order]
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_targets)) + 1, [targets.shape[0]]])
-    grad = np.empty(X.shape, dtype=np.float64)
-    zero_fill_kernel(grad)
-    segment_sum_kernel(order, starts, targets, pushes, grad)
-    return grad.astype(X.dtype, copy=False)
+    grad_length = np.ascontiguousarray(grad_length, dtype=np.float64)
+    n_edges, (n_points, d) = edges.shape[0], X.shape
+    if X.size <= _PRIVATE_ENTRIES:  # a small cloud: float64 buffers per chunk of edges, summed in order
+        n_chunks = max(1, min(_SCATTER_CHUNKS, -(-n_edges // 4096)))
+        buffers = np.zeros((n_chunks, n_points, d))
+        _run(scatter_private_kernel, 3.0 * n_edges * d, X, edges, grad_length,
+             np.linspace(0, n_edges, n_chunks + 1).astype(np.int64), buffers)
+        return buffers.sum(axis=0).astype(X.dtype, copy=False)
+    # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
+    n_parts = max(1, min(numba.get_num_threads(), -(-n_points // 65536)))
+    grad = np.empty(X.shape, dtype=X.dtype)
+    scatter_owned_kernel(X, edges, grad_length, np.linspace(0, n_points, n_parts + 1).astype(np.int64), grad)
+    return grad
 
+
+# --- Kernel moments ------------------------------------------------------------------------------------------------
 
 @njit(inline="always", fastmath=_VECTORISE)
-def _tile_moments(b_a, l_a, v_a, b_b, l_b, v_b, i0, i1, j0, j1, upper, inv_two_h2, rows, columns):
-    """Accumulate one tile of pairs into the row moments of A and column moments of B.
-
-    With ``upper`` only pairs ``j > i`` are visited (A and B are one set). The
-    inner loop runs over contiguous 1-D arrays with a branch-free exp, so it
-    vectorises.
-    """
+def _tile_planar(ba, la, va, bb, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns):
+    """Pairs ``(i, j)`` of one tile, ``j > i`` on a diagonal tile: row moments of ``i`` into ``rows``,
+    column moments of ``j`` into ``columns``, both indexed from the tile's corner."""
+    zero = c - c
+    rows_0, rows_b, rows_l = rows[0], rows[1], rows[2]
     for i in range(i0, i1):
-        bi, li, vi = b_a[i], l_a[i], v_a[i]
-        s0 = sb = sl = 0.0
-        # Slices let the inner loop start at 0: Numba then knows the index is
-        # non-negative and drops the wraparound branch that blocks vectorisation.
-        lo = max(j0, i + 1) if upper else j0
-        b_j, l_j, v_j = b_b[lo:j1], l_b[lo:j1], v_b[lo:j1]
-        c0, cb, cl = columns[0, lo:j1], columns[1, lo:j1], columns[2, lo:j1]
-        for j in range(b_j.shape[0]):
+        bi, li, vi = ba[i], la[i], va[i]
+        s0 = zero
+        sb = zero
+        sl = zero
+        start = i + 1 if diagonal else j0
+        # Slices start every inner loop at 0: Numba then drops the wraparound checks that block vectorisation.
+        b_j, l_j, v_j = bb[start:j1], lb[start:j1], vb[start:j1]
+        c_0, c_b, c_l = columns[0, start - j0:], columns[1, start - j0:], columns[2, start - j0:]
+        for j in range(l_j.shape[0]):
             db = bi - b_j[j]
             dl = li - l_j[j]
-            e = exp_neg((db * db + dl * dl) * inv_two_h2)
+            e = exp_neg((db * db + dl * dl) * c)
             ej = v_j[j] * e
             ei = vi * e
             s0 += ej
             sb += ej * db
             sl += ej * dl
-            c0[j] += ei
-            cb[j] -= ei * db
-            cl[j] -= ei * dl
-        rows[0, i] += s0
-        rows[1, i] += sb
-        rows[2, i] += sl
+            c_0[j] += ei
+            c_b[j] -= ei * db
+            c_l[j] -= ei * dl
+        rows_0[i - i0] += s0
+        rows_b[i - i0] += sb
+        rows_l[i - i0] += sl
+
+
+@njit(inline="always", fastmath=_VECTORISE)
+def _tile_lifetimes(la, va, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns):
+    """:func:`_tile_planar` when every birth is 0: the birth moments stay 0."""
+    zero = c - c
+    rows_0, rows_l = rows[0], rows[2]
+    for i in range(i0, i1):
+        li, vi = la[i], va[i]
+        s0 = zero
+        sl = zero
+        start = i + 1 if diagonal else j0
+        l_j, v_j = lb[start:j1], vb[start:j1]
+        c_0, c_l = columns[0, start - j0:], columns[2, start - j0:]
+        for j in range(l_j.shape[0]):
+            dl = li - l_j[j]
+            e = exp_neg(dl * dl * c)
+            ej = v_j[j] * e
+            ei = vi * e
+            s0 += ej
+            sl += ej * dl
+            c_0[j] += ei
+            c_l[j] -= ei * dl
+        rows_0[i - i0] += s0
+        rows_l[i - i0] += sl
+
+
+@njit(inline="always")
+def _tile_task(ba, la, va, bb, lb, vb, ti, tj, tile, diagonal, planar, c, moments_a, moments_b):
+    """Tile ``(ti, tj)``: its pairs' sums in the compute dtype, flushed into the float64 moments.
+
+    On a ``diagonal`` tile (a set against itself, ``ti == tj``) only the pairs ``j > i`` are visited.
+    """
+    i0, j0 = ti * tile, tj * tile
+    i1, j1 = min(i0 + tile, la.shape[0]), min(j0 + tile, lb.shape[0])
+    rows = np.zeros((3, i1 - i0), dtype=la.dtype)
+    columns = np.zeros((3, j1 - j0), dtype=la.dtype)
+    if planar:
+        _tile_planar(ba, la, va, bb, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns)
+    else:
+        _tile_lifetimes(la, va, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns)
+    for k in range(3):
+        for t in range(i1 - i0):
+            moments_a[k, i0 + t] += rows[k, t]
+        for t in range(j1 - j0):
+            moments_b[k, j0 + t] += columns[k, t]
 
 
 @_jit(parallel=True, fastmath=_VECTORISE)
-def pair_moments_kernel(b_a, l_a, v_a, b_b, l_b, v_b, same_set, inv_two_h2, row_buffers, column_buffers):
-    """Moments of every point of A against B and of B against A, streamed in tiles.
+def within_kernel(b, l, v, c, tile, planar, moments):
+    """Moments of every point against the others of its set (each unordered pair once).
 
-    ``row_buffers``/``column_buffers`` have shape ``(n_chunks, 3, n)``: chunk ``c``
-    takes tile pairs ``c, c + n_chunks, ...`` and owns its buffers, so no two
-    threads write one location and the caller's fixed-order sum is deterministic.
-    With ``same_set`` A and B are one set (pass the same buffers twice): only tile
-    pairs on or above the diagonal are visited, each unordered pair once.
+    First the diagonal tiles, each its own task; then a round-robin tournament
+    (circle method) among the tiles: in each round every tile meets at most one other.
     """
-    n_chunks = row_buffers.shape[0]
-    tiles_a = (b_a.shape[0] + TILE - 1) // TILE
-    tiles_b = (b_b.shape[0] + TILE - 1) // TILE
-    for c in prange(n_chunks):
-        for p in range(c, tiles_a * tiles_b, n_chunks):
-            ti, tj = p // tiles_b, p % tiles_b
-            if same_set and tj < ti:
-                continue
-            _tile_moments(
-                b_a, l_a, v_a, b_b, l_b, v_b,
-                ti * TILE, min((ti + 1) * TILE, b_a.shape[0]), tj * TILE, min((tj + 1) * TILE, b_b.shape[0]),
-                same_set and ti == tj, inv_two_h2, row_buffers[c], column_buffers[c],
-            )
+    n_tiles = (l.shape[0] + tile - 1) // tile
+    for t in prange(n_tiles):
+        _tile_task(b, l, v, b, l, v, t, t, tile, True, planar, c, moments, moments)
+    slots = n_tiles + n_tiles % 2
+    for r in range(slots - 1):
+        for k in prange(slots // 2):
+            first = slots - 1 if k == 0 else (r + k) % (slots - 1)
+            second = r if k == 0 else (r - k) % (slots - 1)
+            if first < n_tiles and second < n_tiles:
+                _tile_task(b, l, v, b, l, v, min(first, second), max(first, second), tile, False, planar, c,
+                           moments, moments)
 
 
-def _n_chunks(n_a: int, n_b: int) -> int:
-    tiles = -(-n_a // TILE) * -(-n_b // TILE)
-    return max(1, min(tiles, 4 * numba.get_num_threads()))
+@_jit(parallel=True, fastmath=_VECTORISE)
+def cross_kernel(ba, la, va, bb, lb, vb, c, tile, planar, moments_a, moments_b):
+    """Moments of every point of A against B and of B against A; round ``r`` pairs tile ``i`` of A
+    with tile ``(i + r) mod max(tiles)`` of B, so no two tasks of a round share a tile."""
+    tiles_a = (la.shape[0] + tile - 1) // tile
+    tiles_b = (lb.shape[0] + tile - 1) // tile
+    rounds = max(tiles_a, tiles_b)
+    for r in range(rounds):
+        for i in prange(tiles_a):
+            j = (i + r) % rounds
+            if j < tiles_b:
+                _tile_task(ba, la, va, bb, lb, vb, i, j, tile, False, planar, c, moments_a, moments_b)
+
+
+def _tile_side(n: int) -> int:
+    """The largest power of two from TILE_MIN to TILE_MAX that cuts ``n`` points into at least 8 tiles.
+
+    It depends on ``n`` only, never on the thread count, so neither do the results.
+    """
+    tile = TILE_MAX
+    while tile > TILE_MIN and n < 8 * tile:
+        tile //= 2
+    return tile
 
 
 def _alive(points):
-    """Indices of points with nonzero weight, and those points as contiguous float64 arrays."""
-    alive = np.flatnonzero(np.asarray(points.v) > 0)
-    return alive, tuple(np.ascontiguousarray(np.asarray(a)[alive], dtype=np.float64) for a in points)
+    """Indices of the points with nonzero weight, and those points as contiguous arrays."""
+    v = np.asarray(points.v)
+    alive = np.flatnonzero(v > 0)
+    return alive, tuple(np.ascontiguousarray(np.asarray(a)[alive]) for a in points)
 
 
-def _scatter(alive, moments, n):
+def _expand(alive, moments, n) -> Moments:
     full = np.zeros((3, n))
     full[:, alive] = moments
-    return Moments(*full)
+    return Moments(full[0], full[1], full[2])
+
+
+# Nanoseconds per pair on one thread, for the choice of serial or parallel execution.
+_NS_PER_PAIR = 0.6
 
 
 def pair_moments(A, B, *, same_set, inv_two_h2, xp):
-    inv_two_h2 = float(inv_two_h2)
     alive_a, (ba, la, va) = _alive(A)
+    c = la.dtype.type(inv_two_h2)
     if same_set:
-        buffers = np.zeros((_n_chunks(len(ba), len(ba)), 3, len(ba)))
-        pair_moments_kernel(ba, la, va, ba, la, va, True, inv_two_h2, buffers, buffers)
-        moments = _scatter(alive_a, buffers.sum(axis=0), A.birth.shape[0])
-        return moments, moments
+        moments = np.zeros((3, la.shape[0]))
+        if la.shape[0] > 1:
+            _run(within_kernel, _NS_PER_PAIR * la.shape[0] ** 2 / 2, ba, la, va, c, _tile_side(la.shape[0]),
+                 bool(np.any(ba)), moments)
+        expanded = _expand(alive_a, moments, A.birth.shape[0])
+        return expanded, expanded
     alive_b, (bb, lb, vb) = _alive(B)
-    n_chunks = _n_chunks(len(ba), len(bb))
-    rows, columns = np.zeros((n_chunks, 3, len(ba))), np.zeros((n_chunks, 3, len(bb)))
-    pair_moments_kernel(ba, la, va, bb, lb, vb, False, inv_two_h2, rows, columns)
-    return _scatter(alive_a, rows.sum(axis=0), A.birth.shape[0]), _scatter(alive_b, columns.sum(axis=0), B.birth.shape[0])
+    moments_a, moments_b = np.zeros((3, la.shape[0])), np.zeros((3, lb.shape[0]))
+    if la.shape[0] and lb.shape[0]:
+        _run(cross_kernel, _NS_PER_PAIR * la.shape[0] * lb.shape[0], ba, la, va, bb, lb, vb, c,
+             _tile_side(max(la.shape[0], lb.shape[0])), bool(np.any(ba) or np.any(bb)), moments_a, moments_b)
+    return _expand(alive_a, moments_a, A.birth.shape[0]), _expand(alive_b, moments_b, B.birth.shape[0])

@@ -30,7 +30,7 @@ SHARED_TILE = 256
 
 _bodies = build(cuda.jit(device=True))
 _subsample_persistence = _bodies.subsample_persistence
-_edge_push = _bodies.edge_push
+_edge_factor = _bodies.edge_factor
 
 
 @cuda.jit
@@ -41,20 +41,17 @@ def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
 
 
 @cuda.jit
-def edge_push_kernel(X, edges, grad_length, pushes):
+def scatter_kernel(X, edges, grad_length, grad):
+    """``grad[a] += factor (x_a - x_b)`` and ``grad[b] -= ...`` for each edge ``(a, b)``, atomically."""
     e = cuda.grid(1)
     if e < edges.shape[0]:
-        _edge_push(X, edges, grad_length, e, pushes)
-
-
-@cuda.jit
-def scatter_kernel(edges, pushes, grad):
-    """``grad[a] += pushes[e]`` and ``grad[b] -= pushes[e]`` for each edge ``(a, b)``, atomically."""
-    e = cuda.grid(1)
-    if e < edges.shape[0]:
-        for k in range(grad.shape[1]):
-            cuda.atomic.add(grad, (edges[e, 0], k), pushes[e, k])
-            cuda.atomic.add(grad, (edges[e, 1], k), -pushes[e, k])
+        a, b = edges[e, 0], edges[e, 1]
+        factor = _edge_factor(X, a, b, grad_length[e])
+        if factor != 0.0:
+            for k in range(grad.shape[1]):
+                push = factor * (X[a, k] - X[b, k])
+                cuda.atomic.add(grad, (a, k), push)
+                cuda.atomic.add(grad, (b, k), -push)
 
 
 @cuda.jit
@@ -118,13 +115,9 @@ def persistence(X, indices, q, *, xp, threads_per_block=THREADS_PER_BLOCK):
 
 
 def scatter_edges(X, edges, grad_length, *, xp, threads_per_block=THREADS_PER_BLOCK):
-    device = device_of(X)
-    n_edges = edges.shape[0]
-    pushes = xp.empty((n_edges, X.shape[1]), dtype=xp.float64, device=device)
-    grad = xp.zeros(X.shape, dtype=xp.float64, device=device)
-    blocks = _blocks(n_edges, threads_per_block)
-    edge_push_kernel[blocks, threads_per_block](X, edges, xp.astype(grad_length, xp.float64), pushes)
-    scatter_kernel[blocks, threads_per_block](edges, pushes, grad)
+    grad = xp.zeros(X.shape, dtype=xp.float64, device=device_of(X))
+    scatter_kernel[_blocks(edges.shape[0], threads_per_block), threads_per_block](
+        X, edges, xp.astype(grad_length, xp.float64), grad)
     return xp.astype(grad, X.dtype)
 
 
