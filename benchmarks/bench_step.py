@@ -1,20 +1,25 @@
-"""One PPM-Reg value+gradient step: ppm_array against the published algorithm.
+"""One PPM-Reg value+gradient step: ppm_array against the published algorithm, and against the machine.
 
 Everything is measured side by side in one process, so ratios are meaningful on
 a shared, noisy machine. Times are the minimum of ``--repeat`` runs after one
-warm-up. Usage::
+warm-up (one run for the published code from s = 8192 on). Usage::
 
-    python benchmarks/bench_step.py            # full grid, writes a markdown report to stdout
-    python benchmarks/bench_step.py --quick    # a reduced grid in about a minute
+    python benchmarks/bench_step.py                 # full report (markdown) on stdout, about 10 minutes
+    python benchmarks/bench_step.py --quick         # a reduced grid in about a minute
+    python benchmarks/bench_step.py --published-code path/to/Scalable-Topological-Regularizers/PPM.py
+
+With ``--published-code`` the authors' PPM.py itself (from a clone of
+github.com/htwong-ai/Scalable-Topological-Regularizers, not shipped here) is timed
+beside ``published_baseline.py``, this project's step-for-step rewrite of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
 import numba
@@ -24,14 +29,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
 from ppm_array._backends import numba_cpu  # noqa: E402
+from ppm_array._moments import KernelPoints  # noqa: E402
 from published_baseline import published_value_and_grad  # noqa: E402
+from roofline import copy_time, evaluation_rate  # noqa: E402
 
-BANDWIDTH = float(np.sqrt(0.05))
-WEIGHTS = {(0, 1): (1.0, 6000.0), (0, 1, 2): (1.0, 6000.0, 6000.0)}
+BANDWIDTH = float(np.sqrt(0.05))  # the paper's width 0.1
+WIDTH = 2 * BANDWIDTH**2
+DIMS, WEIGHTS = (0, 1), (1.0, 6000.0)
 
 
-def clouds(n_points: int, d: int, seed: int = 0):
-    """The paper's setting: training cloud 0.3 N(0, I), reference a noisy circle (in the first two axes)."""
+def clouds(n_points: int, d: int = 2, seed: int = 0):
+    """The paper's setting: training cloud 0.3 N(0, I), reference a noisy unit circle (in the first two axes)."""
     rng = np.random.default_rng(seed)
     X = 0.3 * rng.normal(size=(n_points, d))
     angle = rng.uniform(0, 2 * np.pi, n_points)
@@ -51,131 +59,130 @@ def best_time(function, repeat: int) -> float:
     return min(times)
 
 
-def ours(X, Y, s, dims, backend="numba"):
-    return lambda: pa.ppm_reg_value_and_grad(X, Y, bandwidth=BANDWIDTH, dims=dims, weights=WEIGHTS[dims],
-                                            n_subsamples=s, rng=0, backend=backend)
+def ours(X, Y, s):
+    return lambda: pa.ppm_reg_value_and_grad(X, Y, bandwidth=BANDWIDTH, dims=DIMS, weights=WEIGHTS, n_subsamples=s,
+                                            rng=0)
 
 
-def baseline(X, Y, s, dims):
+def rewrite(X, Y, s):
+    """The published algorithm (our rewrite) on the very subsamples ppm_array draws with ``rng=0``."""
     generator = np.random.default_rng(0)
     indices_x, indices_y = [], []
-    for q in dims:  # the same draw order as ppm_reg: X then Y for each dimension
+    for q in DIMS:  # the draw order of ppm_reg: X then Y for each dimension
         indices_x.append(torch.asarray(pa.subsample_indices(X.shape[0], q, s, rng=generator)))
         indices_y.append(torch.asarray(pa.subsample_indices(Y.shape[0], q, s, rng=generator)))
     Xt, Yt = torch.asarray(X), torch.asarray(Y)
-    return lambda: published_value_and_grad(Xt, Yt, indices_x, indices_y, dims, WEIGHTS[dims], 2 * BANDWIDTH**2)
+    return lambda: published_value_and_grad(Xt, Yt, indices_x, indices_y, DIMS, WEIGHTS, WIDTH)
 
 
-def headline(repeat):
-    X, Y = clouds(512, 2)
-    value_ours, grad_ours, _ = ours(X, Y, 2048, (0, 1))()
-    value_base, grad_base, _ = baseline(X, Y, 2048, (0, 1))()
-    agreement = float(np.abs(grad_base.numpy() - grad_ours).max() / np.abs(grad_ours).max())
-    t_ours = best_time(ours(X, Y, 2048, (0, 1)), repeat)
-    t_ref = best_time(ours(X, Y, 2048, (0, 1), "array_api"), max(1, repeat // 2))
-    t_base = best_time(baseline(X, Y, 2048, (0, 1)), max(1, repeat // 2))
-    print("## Headline: N=512, d=2, s=2048, dims (0, 1), weights (1, 6000), float64\n")
-    print("| implementation | time per step (ms) | speed-up vs published |")
-    print("|---|---:|---:|")
-    print(f"| published algorithm (PyTorch autograd) | {1e3 * t_base:.1f} | 1.0x |")
-    print(f"| ppm_array backend='array_api' (NumPy) | {1e3 * t_ref:.1f} | {t_base / t_ref:.1f}x |")
-    print(f"| ppm_array backend='numba' | {1e3 * t_ours:.1f} | **{t_base / t_ours:.1f}x** |")
-    print(f"\nValues {float(value_base):.12g} (published) and {float(value_ours):.12g} (ours); "
-          f"max gradient difference {agreement:.1e} relative.\n")
+def authors(module, X, Y, s):
+    """One step of the authors' PPM.py as their shape-matching script runs it (X trained, Y the reference)."""
+    Yt = torch.asarray(Y)
+    mmd = module.MMD(WIDTH, weights=list(WEIGHTS), num_samples=[s, s])
+
+    def step():
+        Xt = torch.asarray(X).requires_grad_(True)
+        reference = module.compute_ppm(Yt, 1, [s, s], use_zero=True)
+        trained = module.compute_ppm(Xt, 1, [s, s], use_zero=True)
+        mmd(reference, trained).backward()
+        return Xt.grad
+
+    return step
 
 
-def sweep_s(repeat, sizes, baseline_max):
-    print("## Step time against s (N=512, d=2)\n")
-    print("| s | dims | dtype | ppm_array (ms) | published (ms) | speed-up |")
-    print("|---:|---|---|---:|---:|---:|")
-    for dims, dtype in (((0, 1), np.float64), ((0, 1), np.float32), ((0, 1, 2), np.float64)):
-        X, Y = (a.astype(dtype) for a in clouds(512, 2))
-        for s in sizes:
-            t = best_time(ours(X, Y, s, dims), repeat if s <= 8192 else 1)
-            if s <= baseline_max:
-                b = best_time(baseline(X, Y, s, dims), 1)
-                extra = f"{1e3 * b:.1f} | {b / t:.1f}x"
-            else:
-                extra = "— | —"
-            print(f"| {s} | {dims} | {np.dtype(dtype).name} | {1e3 * t:.1f} | {extra} |")
-    print()
-
-
-def sweep_n(repeat, sizes, baseline_max):
-    print("## Step time against N (s=2048, dims (0, 1), float64)\n")
-    print("| N | d | ppm_array (ms) | ratio to N=512 | published (ms) | speed-up |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for d in (2, 128):
-        reference = None
-        for n_points in sizes if d == 2 else [n for n in sizes if n * d <= 2 * 10**7]:
-            X, Y = clouds(n_points, d)
-            t = best_time(ours(X, Y, 2048, (0, 1)), repeat)
-            if n_points == 512:
-                reference = t
-            ratio = f"{t / reference:.2f}" if reference else "—"
-            if n_points <= baseline_max:
-                b = best_time(baseline(X, Y, 2048, (0, 1)), 1)
-                extra = f"{1e3 * b:.1f} | {b / t:.1f}x"
-            else:
-                extra = "— | —"
-            print(f"| {n_points} | {d} | {1e3 * t:.1f} | {ratio} | {extra} |")
-    print()
-
-
-def peak_memory(s):
-    X, Y = clouds(512, 2)
-    step = ours(X, Y, s, (0, 1))
-    step()
-    tracemalloc.start()
-    start = time.perf_counter()
-    step()
-    elapsed = time.perf_counter() - start
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    dense = 3 * s * s * 8 / 2**20
-    print(f"## Memory\n\nOne step at s={s}, N=512, dims (0, 1), float64: {elapsed * 1e3:.0f} ms, "
-          f"peak traced allocation {peak / 2**20:.1f} MiB (one dense s x s float64 kernel matrix would be "
-          f"{dense / 3:.0f} MiB; the published algorithm holds several).\n")
-
-
-def throughput(repeat):
-    """Kernel pairs per second of the fused MMD pass alone."""
+def throughput(n: int, repeat: int):
+    print(f"## Kernel throughput against the machine (s = {n}, every point alive)\n")
+    print("Roofline: the standalone loop of `benchmarks/roofline.py` (one evaluation per ordered pair: the")
+    print("polynomial exp and one point's value and gradient sums, nothing stored in the inner loop).")
+    print("ppm_array: `pair_moments` of the Numba backend for the two within-sums and the cross-sum of an MMD,")
+    print("pairs counted as s(s-1)/2 per within-sum and s^2 for the cross-sum; each pair is one evaluation.\n")
+    print("| points | dtype | roofline (G evaluations/s) | ppm_array (G pairs/s) | ppm_array / roofline |")
+    print("|---|---|---:|---:|---:|")
     rng = np.random.default_rng(0)
-    rows = []
-    for s in (2048, 16384):
-        birth, lifetime = rng.uniform(0, 1, (2, s)), rng.uniform(0.01, 1, (2, s))
-        P = (birth[0], lifetime[0], np.full(s, 1 / s))
-        Q = (birth[1], lifetime[1], np.full(s, 1 / s))
-        t = best_time(lambda: numba_cpu.mmd_squared(P, Q, bandwidth=0.2, weight_power=1.0, unbiased=False,
-                                                    with_grad=True, xp=np), repeat)
-        pairs = s * (s - 1) / 2 * 2 + s * s  # two symmetric within-sums (each pair once) and one cross-sum
-        rows.append((s, t, pairs / t))
-    print("## Kernel throughput (fused MMD value and gradient, all points alive)\n")
-    print("| s | time (ms) | kernel pairs / s |")
-    print("|---:|---:|---:|")
-    for s, t, rate in rows:
-        print(f"| {s} | {1e3 * t:.1f} | {rate / 1e9:.2f} G |")
+    for planar in (False, True):
+        for dtype in (np.float64, np.float32):
+            roof = evaluation_rate(n, dtype, planar, repeat)
+            P, Q = (KernelPoints((rng.uniform(0, 1, n) if planar else np.zeros(n)).astype(dtype),
+                                 rng.uniform(0.01, 1, n).astype(dtype), np.full(n, 1 / n, dtype)) for _ in range(2))
+            c = np.asarray(10.0, dtype=dtype)
+
+            def step():
+                numba_cpu.pair_moments(P, P, same_set=True, inv_two_h2=c, xp=np)
+                numba_cpu.pair_moments(Q, Q, same_set=True, inv_two_h2=c, xp=np)
+                numba_cpu.pair_moments(P, Q, same_set=False, inv_two_h2=c, xp=np)
+
+            rate = (n * (n - 1) + n * n) / best_time(step, repeat)
+            label = "(birth, lifetime), q >= 1" if planar else "lifetime only, q = 0"
+            print(f"| {label} | {np.dtype(dtype).name} | {roof / 1e9:.2f} | {rate / 1e9:.2f} | {rate / roof:.2f} |")
     print()
+
+
+def against_published(sizes, repeat, module):
+    X64, Y64 = clouds(512)
+    value_ours, grad_ours, _ = ours(X64, Y64, 2048)()
+    value_rewrite, grad_rewrite = rewrite(X64, Y64, 2048)()
+    agreement = float(np.abs(grad_rewrite.numpy() - grad_ours).max() / np.abs(grad_ours).max())
+    print("## One step against the published algorithm (N = 512, d = 2, dims (0, 1), weights (1, 6000), "
+          "h = sqrt(0.05))\n")
+    print("PPM.py: the authors' code itself. Rewrite: `published_baseline.py`, the same algorithm on the same")
+    print("subsamples as ppm_array. The published code runs in float32, PyTorch's default; float32 is the headline.\n")
+    print("| s | dtype | PPM.py (ms) | rewrite (ms) | ppm_array (ms) | speed-up vs PPM.py | speed-up vs rewrite |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for dtype in (np.float32, np.float64):
+        X, Y = X64.astype(dtype), Y64.astype(dtype)
+        for s in sizes:
+            slow_repeat = repeat if s < 8192 else 1
+            t_ours = best_time(ours(X, Y, s), repeat)
+            t_rewrite = best_time(rewrite(X, Y, s), slow_repeat)
+            t_authors = best_time(authors(module, X, Y, s), slow_repeat) if module else float("nan")
+            authors_cells = f"{1e3 * t_authors:.1f}" if module else "—"
+            ratio_authors = f"{t_authors / t_ours:.1f}x" if module else "—"
+            print(f"| {s} | {np.dtype(dtype).name} | {authors_cells} | {1e3 * t_rewrite:.1f} | {1e3 * t_ours:.2f} "
+                  f"| {ratio_authors} | {t_rewrite / t_ours:.1f}x |")
+    print(f"\nAt s = 2048 in float64 the rewrite's value is {float(value_rewrite):.12g} and ours "
+          f"{float(value_ours):.12g}; the largest difference of the gradients is {agreement:.1e} of the largest entry.\n")
+
+
+def large_clouds(repeat):
+    print("## Large clouds: what N costs (s = 2048, d = 2, dims (0, 1))\n")
+    print("Floor: reading both clouds once and writing two new arrays of their shape once (`roofline.copy_time`),")
+    print("measured in this run at N = 10^6. The N-dependent part of a step is t(N) - t(512).\n")
+    print("| dtype | t(512) (ms) | t(10^5) (ms) | t(10^6) (ms) | floor at 10^6 (ms) | (t(10^6) - t(512)) / floor |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for dtype in (np.float64, np.float32):
+        times = {}
+        for n in (512, 10**5, 10**6):
+            X, Y = (a.astype(dtype) for a in clouds(n))
+            times[n] = best_time(ours(X, Y, 2048), repeat)
+        floor = copy_time(X, Y)
+        print(f"| {np.dtype(dtype).name} | {1e3 * times[512]:.2f} | {1e3 * times[10**5]:.2f} | {1e3 * times[10**6]:.2f} "
+              f"| {1e3 * floor:.2f} | {(times[10**6] - times[512]) / floor:.2f} |")
+    print()
+
+
+def load_published(path):
+    if path is None:
+        return None
+    spec = importlib.util.spec_from_file_location("published_PPM", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a reduced grid in about a minute")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--published-code", type=Path, default=None,
+                        help="path to the authors' PPM.py, to time it beside the rewrite")
     args = parser.parse_args(argv)
     torch.set_num_threads(numba.get_num_threads())
-    print(f"Machine: {platform.processor() or platform.machine()}, {numba.get_num_threads()} threads; "
-          f"numpy {np.__version__}, numba {numba.__version__}, torch {torch.__version__}.\n")
-    headline(args.repeat)
-    if args.quick:
-        sweep_s(args.repeat, (512, 2048, 8192), 2048)
-        sweep_n(args.repeat, (512, 100_000), 512)
-        peak_memory(8192)
-    else:
-        sweep_s(args.repeat, (512, 2048, 4096, 8192, 32768), 4096)
-        sweep_n(args.repeat, (128, 512, 4096, 100_000, 1_000_000), 4096)
-        peak_memory(32768)
-        throughput(args.repeat)
+    print(f"Machine: {platform.processor() or platform.machine()}, {numba.get_num_threads()} threads for Numba and "
+          f"torch; numpy {np.__version__}, numba {numba.__version__}, torch {torch.__version__}.\n")
+    module = load_published(args.published_code)
+    throughput(4096 if args.quick else 16384, args.repeat)
+    against_published((512, 2048) if args.quick else (512, 2048, 8192), args.repeat, module)
+    large_clouds(args.repeat)
 
 
 if __name__ == "__main__":

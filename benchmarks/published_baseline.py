@@ -1,10 +1,14 @@
-"""The published PPM-Reg algorithm in plain PyTorch autograd: the speed baseline.
+"""The published PPM-Reg algorithm (Wong, Lee & Yan's PPM.py) in plain PyTorch autograd: the speed baseline.
 
-It follows the authors' approach, not their code: a full ``N x N`` ``cdist`` of
-the cloud, each subsample's distance matrix gathered from it, top-2 per row,
-boolean masks for subsamples without a feature, dense ``s x s`` kernel matrices,
-and ``loss.backward()``. It is used only by the benchmarks, side by side with
-ppm_array in the same process.
+It follows the authors' algorithm step for step, not their code: a full ``N x N``
+``cdist`` of the cloud, each subsample's ``m x m`` distance matrix gathered from
+it, the top two distances per row, ``t_b < t_d`` as a boolean mask that keeps only
+subsamples with a feature, dense kernel matrices ``exp(-cdist^2 / width)`` times
+``lifetime`` products, each sum divided by ``s^2`` and weighted, and
+``loss.backward()``. It takes the subsample indices as arguments, so that it can
+be given the very same ones as ppm_array and its value and gradients compared.
+``bench_step.py --published-code PATH`` times the authors' PPM.py itself beside
+it, in the same run.
 """
 
 from __future__ import annotations
@@ -12,43 +16,41 @@ from __future__ import annotations
 import torch
 
 
-def _principal_persistence(distances: torch.Tensor, indices: torch.Tensor, q: int):
+def _diagram(distances: torch.Tensor, indices: torch.Tensor, q: int) -> torch.Tensor:
+    """``(birth, lifetime)`` rows of the subsamples with a feature (every subsample for ``q = 0``)."""
     sub = distances[indices[:, :, None], indices[:, None, :]]  # (s, m, m)
     if q == 0:
         lifetime = sub[:, 0, 1]
-        return torch.zeros_like(lifetime), lifetime
-    top2 = torch.topk(sub, 2, dim=-1).values  # the diagonal 0 is never in the top 2 for m >= 4
-    birth = top2[..., 1].max(dim=-1).values
-    death = top2[..., 0].min(dim=-1).values
-    alive = death > birth
-    lifetime = torch.where(alive, death - birth, torch.zeros_like(birth))
-    return birth, lifetime
+        return torch.stack([torch.zeros_like(lifetime), lifetime], dim=1)
+    m = sub.shape[1]
+    off_diagonal = sub.flatten(start_dim=1)[:, 1:].view(-1, m - 1, m + 1)[:, :, :-1].reshape(-1, m, m - 1)
+    top2 = torch.topk(off_diagonal, 2).values
+    birth = top2[:, :, 1].max(dim=1).values
+    death = top2[:, :, 0].min(dim=1).values
+    alive = birth < death
+    return torch.stack([birth[alive], death[alive] - birth[alive]], dim=1)
 
 
-def _kernel_sum(b1, l1, b2, l2, width: float):
-    z1 = torch.stack([b1, l1], dim=1)
-    z2 = torch.stack([b2, l2], dim=1)
-    kernel = torch.exp(-torch.cdist(z1, z2) ** 2 / width) * (l1[:, None] * l2[None, :])
-    return kernel.sum() / (b1.shape[0] * b2.shape[0])
+def _kernel_sum(A: torch.Tensor, B: torch.Tensor, width: float, weight_power: float) -> torch.Tensor:
+    kernel = torch.exp(-torch.cdist(A, B) ** 2 / width)
+    return (kernel * A[:, 1:2] ** weight_power * B[:, 1] ** weight_power).sum()
 
 
-def published_ppm_reg(X: torch.Tensor, Y: torch.Tensor, indices_x, indices_y, dims, weights, width: float):
-    """Value of PPM-Reg (V-statistic, ``p = 1``) by the published algorithm."""
-    distances_x = torch.cdist(X, X)
-    distances_y = torch.cdist(Y, Y)
+def published_ppm_reg(X, Y, indices_x, indices_y, dims, weights, width: float, weight_power: float = 1.0):
+    """PPM-Reg's value (V-statistic) by the published algorithm, differentiable by autograd."""
+    distances_x, distances_y = torch.cdist(X, X), torch.cdist(Y, Y)
     total = X.new_zeros(())
     for q, weight, idx_x, idx_y in zip(dims, weights, indices_x, indices_y):
-        bx, lx = _principal_persistence(distances_x, idx_x, q)
-        by, ly = _principal_persistence(distances_y, idx_y, q)
-        mmd = _kernel_sum(bx, lx, bx, lx, width) + _kernel_sum(by, ly, by, ly, width) - 2 * _kernel_sum(bx, lx, by, ly, width)
-        total = total + weight * mmd
+        dx, dy = _diagram(distances_x, idx_x, q), _diagram(distances_y, idx_y, q)
+        mmd = (_kernel_sum(dx, dx, width, weight_power) + _kernel_sum(dy, dy, width, weight_power)
+               - 2 * _kernel_sum(dx, dy, width, weight_power))
+        total = total + weight * mmd / idx_x.shape[0] ** 2
     return total
 
 
-def published_value_and_grad(X, Y, indices_x, indices_y, dims, weights, width):
-    """One step: value and gradients with respect to both clouds by autograd."""
+def published_value_and_grad(X, Y, indices_x, indices_y, dims, weights, width, weight_power=1.0):
+    """One step as the shape-matching script runs it: value, and the gradient of the trained cloud X."""
     X = X.detach().requires_grad_(True)
-    Y = Y.detach().requires_grad_(True)
-    value = published_ppm_reg(X, Y, indices_x, indices_y, dims, weights, width)
+    value = published_ppm_reg(X, Y.detach(), indices_x, indices_y, dims, weights, width, weight_power)
     value.backward()
-    return value.detach(), X.grad, Y.grad
+    return value.detach(), X.grad

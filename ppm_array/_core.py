@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ._moments import Moments, assemble, point_set
+from ._moments import KernelPoints, Moments, PointSet, assemble, point_set
 from ._namespace import device as device_of
 from ._sample import PersistenceSample
 from ._scatter import segment_sum
@@ -141,7 +141,8 @@ def _times_power(x, base, exponent: float):
     return x * base**fraction if fraction else x
 
 
-def _collapsed_row_sums(backend, points, partner, moments: Moments, inv_two_h2, xp) -> Moments:
+def _collapsed_row_sums(backend, points: KernelPoints, partner: KernelPoints, moments: Moments, inv_two_h2,
+                        xp) -> Moments:
     """``m0`` of the points with lifetime 0, which compiled backends skip.
 
     Needed only for the one-sided lifetime gradient at ``l = 0`` when ``p = 1``
@@ -151,13 +152,41 @@ def _collapsed_row_sums(backend, points, partner, moments: Moments, inv_two_h2, 
     collapsed = xp.nonzero(points.lifetime == 0)[0]
     if collapsed.shape[0] == 0:
         return moments
-    rows = points.kernel_points._replace(
-        birth=xp.take(points.birth, collapsed), lifetime=xp.take(points.lifetime, collapsed),
-        v=xp.ones((collapsed.shape[0],), dtype=points.v.dtype, device=device_of(points.v)))
-    row_moments, _ = backend.pair_moments(rows, partner.kernel_points, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    rows = KernelPoints(xp.take(points.birth, collapsed), xp.take(points.lifetime, collapsed),
+                        xp.ones((collapsed.shape[0],), dtype=points.v.dtype, device=device_of(points.v)))
+    row_moments, _ = backend.pair_moments(rows, partner, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
     filled = segment_sum(collapsed, row_moments.m0[:, None], points.lifetime.shape[0], xp=xp)[:, 0]
     m0 = xp.where(points.lifetime == 0, xp.astype(filled, moments.m0.dtype), moments.m0)
     return moments._replace(m0=m0)
+
+
+def _moment_sets(backend, P: PointSet, Q: PointSet, *, unbiased: bool, fill_collapsed: bool, inv_two_h2, xp):
+    """The moments the assembly needs: within ``P``, within ``Q``, ``P`` against ``Q``, ``Q`` against ``P``
+    (the last two None when they are folded into the first two).
+
+    The V-statistic is ``|sum_P v phi(z) - sum_Q v phi(y)|^2``: one within-sum over the union of ``P`` and
+    ``Q`` with ``Q``'s weights negated. A point's moments against that signed union are its within-moments
+    minus its cross-moments (negated for ``Q``), and that difference is all the assembly uses when the
+    within-sums are not rescaled: one backend call instead of three, and each point's difference is formed
+    inside its own sum. The U-statistic rescales the within-sums, so they are computed apart.
+    """
+    kp, kq = P.kernel_points, Q.kernel_points
+    if not unbiased:
+        union = KernelPoints(*(xp.concat([a, b]) for a, b in zip(kp, kq._replace(v=-kq.v))))
+        combined, _ = backend.pair_moments(union, union, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+        if fill_collapsed:
+            combined = _collapsed_row_sums(backend, union, union, combined, inv_two_h2, xp)
+        n_p = kp.v.shape[0]
+        return Moments(*(m[:n_p] for m in combined)), Moments(*(-m[n_p:] for m in combined)), None, None
+    within_p, _ = backend.pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    within_q, _ = backend.pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    cross_p, cross_q = backend.pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    if fill_collapsed:
+        within_p = _collapsed_row_sums(backend, kp, kp, within_p, inv_two_h2, xp)
+        within_q = _collapsed_row_sums(backend, kq, kq, within_q, inv_two_h2, xp)
+        cross_p = _collapsed_row_sums(backend, kp, kq, cross_p, inv_two_h2, xp)
+        cross_q = _collapsed_row_sums(backend, kq, kp, cross_q, inv_two_h2, xp)
+    return within_p, within_q, cross_p, cross_q
 
 
 def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, with_grad: bool,
@@ -177,15 +206,9 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     ratio = scale / options.bandwidth
     inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
     inv_two_h2 = inv_h2 / 2.0
-    kp, kq = (s.kernel_points for s in sets)
-    within_p, _ = backend.pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
-    within_q, _ = backend.pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
-    cross_p, cross_q = backend.pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
-    if with_grad and grad_at_collapsed and p == 1.0:
-        within_p = _collapsed_row_sums(backend, sets[0], sets[0], within_p, inv_two_h2, xp)
-        within_q = _collapsed_row_sums(backend, sets[1], sets[1], within_q, inv_two_h2, xp)
-        cross_p = _collapsed_row_sums(backend, sets[0], sets[1], cross_p, inv_two_h2, xp)
-        cross_q = _collapsed_row_sums(backend, sets[1], sets[0], cross_q, inv_two_h2, xp)
+    within_p, within_q, cross_p, cross_q = _moment_sets(
+        backend, *sets, unbiased=options.unbiased, fill_collapsed=with_grad and grad_at_collapsed and p == 1.0,
+        inv_two_h2=inv_two_h2, xp=xp)
     dtype = within_p.m0.dtype
     sets = [type(s)(*(xp.astype(a, dtype) for a in s)) for s in sets]
     scale = xp.astype(scale, dtype)

@@ -59,30 +59,29 @@ def _within_scale(points: PointSet, unbiased: bool, xp):
     return 1.0 / (1.0 - xp.sum(points.mass * points.mass)) if unbiased else 1.0
 
 
-def _gradient(points: PointSet, within: Moments, cross: Moments, scale, unbiased: bool, inv_h2):
+def _gradient(points: PointSet, within: Moments, cross, scale, unbiased: bool, inv_h2):
     diagonal = 0.0 if unbiased else points.v
-    grad_birth = -2.0 * inv_h2 * points.v * (scale * within.mb - cross.mb)
-    grad_lifetime = 2.0 * (
-        points.mass * points.dw * (scale * (within.m0 + diagonal) - cross.m0)
-        - inv_h2 * points.v * (scale * within.ml - cross.ml)
-    )
+    net = within if cross is None else Moments(*(scale * w - c for w, c in zip(within, cross)))
+    grad_birth = -2.0 * inv_h2 * points.v * net.mb
+    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + scale * diagonal) - inv_h2 * points.v * net.ml)
     return grad_birth, grad_lifetime
 
 
-def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cross_p: Moments, cross_q: Moments,
+def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cross_p, cross_q,
              *, inv_h2, unbiased: bool, with_grad: bool, xp):
     """``(MMD^2, grads)`` from the four moment sets; ``grads`` is ``((d_birth_P, d_lifetime_P), (..Q..))`` or None.
 
     ``cross_p`` are the moments of ``P``'s points against ``Q`` and ``cross_q`` of
-    ``Q``'s points against ``P``. With ``unbiased`` the within-sums drop ``i = j``
-    and are divided by ``1 - sum a_i^2``.
+    ``Q``'s points against ``P``; both None when they are already subtracted from the
+    within-moments (the V-statistic's signed union). With ``unbiased`` the
+    within-sums drop ``i = j`` and are divided by ``1 - sum a_i^2``.
     """
     scale_p, scale_q = _within_scale(P, unbiased, xp), _within_scale(Q, unbiased, xp)
     diagonal = 0.0 if unbiased else 1.0
     value = (
         scale_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v))
         + scale_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v))
-        - 2.0 * xp.sum(P.v * cross_p.m0)
+        - (0.0 if cross_p is None else 2.0 * xp.sum(P.v * cross_p.m0))
     )
     if not with_grad:
         return value, None

@@ -37,7 +37,7 @@ print(json.dumps({
     "birth": float(sample.birth[0]),
     "mmd": float(value),
     "hits": numba_cpu.persistence_kernel.stats.cache_hits[next(iter(numba_cpu.persistence_kernel.overloads))]
-    + numba_cpu.cross_kernel.stats.cache_hits[next(iter(numba_cpu.cross_kernel.overloads))],
+    + numba_cpu.within_chunks_kernel.stats.cache_hits[next(iter(numba_cpu.within_chunks_kernel.overloads))],
 }))
 """
 

@@ -15,9 +15,10 @@ with these functions, all taking the namespace ``xp`` of their arrays:
     ``A`` and ``B`` are :class:`~ppm_array._moments.KernelPoints`; the moments are
     those of :mod:`ppm_array._moments`, in a dtype at least as precise as the
     inputs'. With ``same_set`` (``A is B``) the pairs ``j = i`` are left out and
-    both entries are the same. ``inv_two_h2`` is a 0-d array. Partners with
-    ``v == 0`` contribute nothing and may be skipped; the moments of a point with
-    ``v == 0`` may be returned as 0.
+    both entries are the same. ``inv_two_h2`` is a 0-d array. Weights may be
+    negative (the core passes a signed union of two sets). Partners with ``v == 0``
+    contribute nothing and may be skipped; the moments of a point with ``v == 0``
+    may be returned as 0.
 
 Compiled backends are imported only when selected, so ``import ppm_array`` never
 imports Numba, CUDA, CuPy or torch.

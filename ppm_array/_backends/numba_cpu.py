@@ -5,23 +5,26 @@ The backend contract is documented in :mod:`ppm_array._backends`.
 **Kernel moments** (the MMD, where the time goes). Points of weight 0 (collapsed
 subsamples) are dropped first. The remaining pairs are visited in square tiles,
 and each pair updates the moments of both of its points, so a within-sum visits
-every unordered pair once. Tiles are scheduled in rounds in which no two tasks
-touch the same points (a round-robin tournament for a set against itself, a
-cyclic shift for two sets): every point's moments have one writer at a time, the
-extra memory is ``O(s)`` whatever the thread count, and every sum runs in an order
-fixed by the tiling alone, so results are bitwise reproducible across thread
-counts. Inside a tile the inner loop runs over contiguous 1-D arrays with a
-branch-free ``exp`` in the input's precision (float32 has twice the SIMD lanes
-of float64); each tile's sums are flushed into float64 moments. When every birth
-is 0 (``q = 0``) a one-dimensional loop leaves out the birth terms.
+every unordered pair once. The tiles are scheduled so that no two threads write
+the same moments (see the two schedules below): the extra memory is ``O(s)``
+whatever the thread count, and every sum runs in an order fixed by the tiling
+alone, so results are bitwise reproducible across thread counts. Inside a tile the
+inner loop runs over contiguous 1-D arrays with a branch-free ``exp`` in the
+input's precision (float32 has twice the SIMD lanes of float64); each tile's sums
+are flushed into float64 moments. When every birth is 0 (``q = 0``) a
+one-dimensional loop leaves out the birth terms.
 
 **Threads.** Kernels run on Numba's thread pool (``numba.set_num_threads`` sets its
 size for the calling thread). Work too small to repay a parallel region runs on
-the calling thread alone. Numba's OpenMP workers are started with OpenMP's passive
-wait policy unless ``OMP_WAIT_POLICY`` is set: with the default, spinning, policy a
-barrier on a machine whose cores are busy with other processes waits for a
-descheduled worker (measured: 120 ms for a call that takes 0.5 ms). The variable
-is restored once the runtime has read it, so nothing else in the process sees it.
+the calling thread alone. Numba's OpenMP workers are started to spin for 10,000
+iterations after a parallel region and then sleep (``OMP_WAIT_POLICY=PASSIVE``,
+``GOMP_SPINCOUNT=10000``) unless the user set either variable: with OpenMP's
+default a worker spins for about 300,000 iterations, and on a machine whose cores
+are busy with other processes every barrier then waits for a descheduled worker
+(measured: 120 ms for a call that takes 0.5 ms); with no spinning at all a
+parallel region costs 48 us to wake the workers instead of about 1.3 us. The
+variables are removed again once the runtime has read them, so nothing else in
+the process sees them.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ _VECTORISE = {"reassoc", "contract", "nsz", "arcp"}
 # Largest and smallest side of a tile of kernel pairs; 6 tile-long arrays stay in L1.
 TILE_MAX, TILE_MIN = 512, 64
 # Estimated nanoseconds of one thread's work below which a kernel runs on the calling thread alone.
-SERIAL_WORK_NS = 200_000
+SERIAL_WORK_NS = 50_000
 # The VJP scatters into this many private buffers (fixed, so results do not depend on the thread count)
 # when the cloud has at most _PRIVATE_ENTRIES coordinates; larger clouds are split into parts by rows.
 _SCATTER_CHUNKS, _PRIVATE_ENTRIES = 8, 2**16
@@ -55,18 +58,23 @@ _jit = cached_njit((__file__, _kernel_bodies.__file__, _fastmath.__file__))
 
 _bodies = build(njit(inline="always"))
 _subsample_persistence = _bodies.subsample_persistence
-_edge_factor = _bodies.edge_factor
+_distance = _bodies.distance
+
+
+# How Numba's OpenMP workers wait between parallel regions, unless the user chose (see the module docstring).
+_OPENMP_WAITING = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
 
 
 def _start_threads() -> None:
-    if "OMP_WAIT_POLICY" in os.environ:
-        numba.get_num_threads()
-        return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    chosen = {name: value for name, value in _OPENMP_WAITING.items() if name not in os.environ}
+    if len(chosen) < len(_OPENMP_WAITING):  # the user set one of them: theirs alone
+        chosen = {}
+    os.environ.update(chosen)
     try:
-        numba.get_num_threads()  # loads the threading layer, which reads the variable once
+        numba.get_num_threads()  # loads the threading layer, which reads the variables once
     finally:
-        del os.environ["OMP_WAIT_POLICY"]
+        for name in chosen:
+            del os.environ[name]
 
 
 _start_threads()
@@ -107,9 +115,10 @@ def persistence(X, indices, q, *, xp):
     lifetime = np.empty(n_subsamples, dtype=X.dtype)
     birth_edge = np.empty((n_subsamples, 2), dtype=np.int64)
     death_edge = np.empty((n_subsamples, 2), dtype=np.int64)
-    # Each subsample reads m random rows of X: a cache miss each once X outgrows the caches.
+    # About 4 + d nanoseconds per distance (each of the m (m - 1) computed once per end), and a
+    # cache miss for each of the m rows a subsample reads once X outgrows the caches.
     misses = n_subsamples * m * (100.0 if X.nbytes > 2**20 else 0.0)
-    _run(persistence_kernel, 2.0 * n_subsamples * m * m * X.shape[1] + misses,
+    _run(persistence_kernel, n_subsamples * m * (m - 1) * (4.0 + X.shape[1]) + misses,
          X, indices, birth, lifetime, birth_edge, death_edge)
     return birth, lifetime, birth_edge, death_edge
 
@@ -126,9 +135,11 @@ def _scatter_edge(X, edges, grad_length, e, out, lo, hi):
     take_a, take_b = lo <= a < hi, lo <= b < hi
     if not (take_a or take_b):
         return
-    factor = _edge_factor(X, a, b, g)
+    length = _distance(X, a, b)
+    if length == 0.0:  # coincident points: the direction is defined as 0
+        return
     for k in range(X.shape[1]):
-        push = factor * (X[a, k] - X[b, k])
+        push = g * ((X[a, k] - X[b, k]) / length)  # a unit vector's component first: no overflow
         if take_a:
             out[a - lo, k] += push
         if take_b:
@@ -236,7 +247,7 @@ def _tile_lifetimes(la, va, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns):
 
 @njit(inline="always")
 def _tile_task(ba, la, va, bb, lb, vb, ti, tj, tile, diagonal, planar, c, moments_a, moments_b):
-    """Tile ``(ti, tj)``: its pairs' sums in the compute dtype, flushed into the float64 moments.
+    """Tile ``(ti, tj)``: its pairs' sums in the compute dtype, added to the float64 moments.
 
     On a ``diagonal`` tile (a set against itself, ``ti == tj``) only the pairs ``j > i`` are visited.
     """
@@ -255,13 +266,49 @@ def _tile_task(ba, la, va, bb, lb, vb, ti, tj, tile, diagonal, planar, c, moment
             moments_b[k, j0 + t] += columns[k, t]
 
 
-@_jit(parallel=True, fastmath=_VECTORISE)
-def within_kernel(b, l, v, c, tile, planar, moments):
-    """Moments of every point against the others of its set (each unordered pair once).
+# Two schedules of the tiles, both exact and independent of the thread count:
+#
+# - chunks: tile pairs dealt round-robin to _CHUNKS chunks that own their float64 moment buffers, summed in
+#   a fixed order after. One parallel region per call; 2 * _CHUNKS * 3 * s floats of buffers. For sets of up to
+#   _CHUNKED_POINTS points.
+# - rounds: rounds in which no two tasks touch the same points (a round-robin tournament for a set against itself,
+#   a cyclic shift for two sets), writing straight into the moments: O(s) memory and every thread busy, but a
+#   parallel region per round, which only large sets repay.
+_CHUNKS, _CHUNKED_POINTS = 8, 2**15
 
-    First the diagonal tiles, each its own task; then a round-robin tournament
-    (circle method) among the tiles: in each round every tile meets at most one other.
-    """
+
+@_jit(parallel=True, fastmath=_VECTORISE)
+def within_chunks_kernel(b, l, v, c, tile, planar, buffers):
+    """Moments of every point against the others of its set: chunk ``k`` takes the tile pairs
+    ``(ti <= tj)`` numbered ``k, k + n_chunks, ...`` in row order."""
+    n_tiles = (l.shape[0] + tile - 1) // tile
+    n_chunks = buffers.shape[0]
+    for chunk in prange(n_chunks):
+        number = 0
+        for ti in range(n_tiles):
+            for tj in range(ti, n_tiles):
+                if number % n_chunks == chunk:
+                    _tile_task(b, l, v, b, l, v, ti, tj, tile, ti == tj, planar, c, buffers[chunk], buffers[chunk])
+                number += 1
+
+
+@_jit(parallel=True, fastmath=_VECTORISE)
+def cross_chunks_kernel(ba, la, va, bb, lb, vb, c, tile, planar, buffers_a, buffers_b):
+    """Moments of every point of A against B and of B against A: chunk ``k`` takes the tile pairs
+    numbered ``k, k + n_chunks, ...`` in row order."""
+    tiles_a = (la.shape[0] + tile - 1) // tile
+    tiles_b = (lb.shape[0] + tile - 1) // tile
+    n_chunks = buffers_a.shape[0]
+    for chunk in prange(n_chunks):
+        for number in range(chunk, tiles_a * tiles_b, n_chunks):
+            _tile_task(ba, la, va, bb, lb, vb, number // tiles_b, number % tiles_b, tile, False, planar, c,
+                       buffers_a[chunk], buffers_b[chunk])
+
+
+@_jit(parallel=True, fastmath=_VECTORISE)
+def within_rounds_kernel(b, l, v, c, tile, planar, moments):
+    """Moments of every point against the others of its set: first the diagonal tiles, each its own
+    task; then a round-robin tournament (circle method) among the tiles."""
     n_tiles = (l.shape[0] + tile - 1) // tile
     for t in prange(n_tiles):
         _tile_task(b, l, v, b, l, v, t, t, tile, True, planar, c, moments, moments)
@@ -276,7 +323,7 @@ def within_kernel(b, l, v, c, tile, planar, moments):
 
 
 @_jit(parallel=True, fastmath=_VECTORISE)
-def cross_kernel(ba, la, va, bb, lb, vb, c, tile, planar, moments_a, moments_b):
+def cross_rounds_kernel(ba, la, va, bb, lb, vb, c, tile, planar, moments_a, moments_b):
     """Moments of every point of A against B and of B against A; round ``r`` pairs tile ``i`` of A
     with tile ``(i + r) mod max(tiles)`` of B, so no two tasks of a round share a tile."""
     tiles_a = (la.shape[0] + tile - 1) // tile
@@ -301,13 +348,17 @@ def _tile_side(n: int) -> int:
 
 
 def _alive(points):
-    """Indices of the points with nonzero weight, and those points as contiguous arrays."""
-    v = np.asarray(points.v)
-    alive = np.flatnonzero(v > 0)
+    """Indices of the points with nonzero weight (None if all are), and those points as contiguous arrays."""
+    alive = np.flatnonzero(np.asarray(points.v))
+    if alive.shape[0] == points.v.shape[0]:
+        return None, tuple(np.ascontiguousarray(a) for a in points)
     return alive, tuple(np.ascontiguousarray(np.asarray(a)[alive]) for a in points)
 
 
 def _expand(alive, moments, n) -> Moments:
+    """Moments of all ``n`` points from those of the alive ones (0 for the others)."""
+    if alive is None:
+        return Moments(moments[0], moments[1], moments[2])
     full = np.zeros((3, n))
     full[:, alive] = moments
     return Moments(full[0], full[1], full[2])
@@ -317,19 +368,40 @@ def _expand(alive, moments, n) -> Moments:
 _NS_PER_PAIR = 0.6
 
 
+def _within(b, l, v, c, planar):
+    n = l.shape[0]
+    work = _NS_PER_PAIR * n * n / 2
+    if n > _CHUNKED_POINTS:
+        moments = np.zeros((3, n))
+        _run(within_rounds_kernel, work, b, l, v, c, _tile_side(n), planar, moments)
+        return moments
+    buffers = np.zeros((_CHUNKS, 3, n))
+    _run(within_chunks_kernel, work, b, l, v, c, _tile_side(n), planar, buffers)
+    return buffers.sum(axis=0)
+
+
+def _cross(ba, la, va, bb, lb, vb, c, planar):
+    n_a, n_b = la.shape[0], lb.shape[0]
+    work, tile = _NS_PER_PAIR * n_a * n_b, _tile_side(max(n_a, n_b))
+    if max(n_a, n_b) > _CHUNKED_POINTS:
+        moments_a, moments_b = np.zeros((3, n_a)), np.zeros((3, n_b))
+        _run(cross_rounds_kernel, work, ba, la, va, bb, lb, vb, c, tile, planar, moments_a, moments_b)
+        return moments_a, moments_b
+    buffers_a, buffers_b = np.zeros((_CHUNKS, 3, n_a)), np.zeros((_CHUNKS, 3, n_b))
+    _run(cross_chunks_kernel, work, ba, la, va, bb, lb, vb, c, tile, planar, buffers_a, buffers_b)
+    return buffers_a.sum(axis=0), buffers_b.sum(axis=0)
+
+
 def pair_moments(A, B, *, same_set, inv_two_h2, xp):
     alive_a, (ba, la, va) = _alive(A)
     c = la.dtype.type(inv_two_h2)
     if same_set:
-        moments = np.zeros((3, la.shape[0]))
-        if la.shape[0] > 1:
-            _run(within_kernel, _NS_PER_PAIR * la.shape[0] ** 2 / 2, ba, la, va, c, _tile_side(la.shape[0]),
-                 bool(np.any(ba)), moments)
+        moments = _within(ba, la, va, c, bool(np.any(ba))) if la.shape[0] > 1 else np.zeros((3, la.shape[0]))
         expanded = _expand(alive_a, moments, A.birth.shape[0])
         return expanded, expanded
     alive_b, (bb, lb, vb) = _alive(B)
-    moments_a, moments_b = np.zeros((3, la.shape[0])), np.zeros((3, lb.shape[0]))
     if la.shape[0] and lb.shape[0]:
-        _run(cross_kernel, _NS_PER_PAIR * la.shape[0] * lb.shape[0], ba, la, va, bb, lb, vb, c,
-             _tile_side(max(la.shape[0], lb.shape[0])), bool(np.any(ba) or np.any(bb)), moments_a, moments_b)
+        moments_a, moments_b = _cross(ba, la, va, bb, lb, vb, c, bool(np.any(ba) or np.any(bb)))
+    else:
+        moments_a, moments_b = np.zeros((3, la.shape[0])), np.zeros((3, lb.shape[0]))
     return _expand(alive_a, moments_a, A.birth.shape[0]), _expand(alive_b, moments_b, B.birth.shape[0])

@@ -30,7 +30,7 @@ SHARED_TILE = 256
 
 _bodies = build(cuda.jit(device=True))
 _subsample_persistence = _bodies.subsample_persistence
-_edge_factor = _bodies.edge_factor
+_distance = _bodies.distance
 
 
 @cuda.jit
@@ -42,14 +42,14 @@ def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
 
 @cuda.jit
 def scatter_kernel(X, edges, grad_length, grad):
-    """``grad[a] += factor (x_a - x_b)`` and ``grad[b] -= ...`` for each edge ``(a, b)``, atomically."""
+    """``grad[a] += g (x_a - x_b) / |x_a - x_b|`` and ``grad[b] -= ...`` for each edge ``(a, b)``, atomically."""
     e = cuda.grid(1)
     if e < edges.shape[0]:
         a, b = edges[e, 0], edges[e, 1]
-        factor = _edge_factor(X, a, b, grad_length[e])
-        if factor != 0.0:
+        length = _distance(X, a, b)
+        if length > 0.0:  # coincident points: the direction is defined as 0
             for k in range(grad.shape[1]):
-                push = factor * (X[a, k] - X[b, k])
+                push = grad_length[e] * ((X[a, k] - X[b, k]) / length)
                 cuda.atomic.add(grad, (a, k), push)
                 cuda.atomic.add(grad, (b, k), -push)
 
