@@ -64,7 +64,7 @@ def test_editing_an_inlined_source_invalidates_the_compiled_cache(tmp_path):
     assert first["mmd"] == pytest.approx(1.0 + 4.0 - 2 * 2.0 * 2.718281828459045**-0.5, rel=1e-14)
     assert probe(tmp_path)["hits"] == 2  # unchanged sources: both kernels come from the cache
 
-    edit(bodies, "return math.sqrt(total)", "return 2.0 * math.sqrt(total)")  # every distance doubles
+    edit(bodies, "total += t * t", "total += 4.0 * t * t")  # every distance doubles
     edit(fastmath, "return p * scale * np.float64(x <= _X_MAX)", "return 0.0 * p")  # exp(-x) becomes 0
     edited = probe(tmp_path)
     assert edited["hits"] == 0
