@@ -16,7 +16,8 @@ one-dimensional loop leaves out the birth terms.
 
 **Threads.** Kernels run on Numba's thread pool (``numba.set_num_threads`` sets its
 size for the calling thread). Work too small to repay a parallel region runs on
-the calling thread alone. Numba's OpenMP workers are started to spin for 10,000
+the calling thread alone, and no kernel uses more threads than the cores other
+processes leave free (:mod:`._cores`). Numba's OpenMP workers are started to spin for 10,000
 iterations after a parallel region and then sleep (``OMP_WAIT_POLICY=PASSIVE``,
 ``GOMP_SPINCOUNT=10000``) unless the user set either variable: with OpenMP's
 default a worker spins for about 300,000 iterations, and on a machine whose cores
@@ -38,6 +39,7 @@ from numba import njit, prange
 from .._moments import Moments
 from . import _fastmath, _kernel_bodies
 from ._compile import cached_njit
+from ._cores import free_cores
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
 
@@ -80,16 +82,26 @@ def _start_threads() -> None:
 _start_threads()
 
 
-def _run(kernel, work_ns: float, *args):
-    """``kernel(*args)``, on the calling thread alone when ``work_ns`` is too small to share."""
+def _threads_for(work_ns: float) -> int:
+    """As many threads as repay ``work_ns``: one when it is too small to share, and no more than the cores
+    other processes leave free (:mod:`._cores`)."""
     threads = numba.get_num_threads()
-    if threads == 1 or work_ns >= SERIAL_WORK_NS:
+    if threads == 1 or work_ns < SERIAL_WORK_NS:
+        return 1
+    return min(threads, max(1, free_cores() or threads))
+
+
+def _run(kernel, work_ns: float, *args, threads: int | None = None):
+    """``kernel(*args)`` on ``threads`` (default: ``_threads_for(work_ns)``) of Numba's threads."""
+    available = numba.get_num_threads()
+    wanted = _threads_for(work_ns) if threads is None else threads
+    if wanted == available:
         return kernel(*args)
-    numba.set_num_threads(1)
+    numba.set_num_threads(wanted)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        numba.set_num_threads(available)
 
 
 def _kernel_array(X) -> np.ndarray:
@@ -180,9 +192,12 @@ def scatter_edges(X, edges, grad_length, *, xp):
              np.linspace(0, n_edges, n_chunks + 1).astype(np.int64), buffers)
         return buffers.sum(axis=0).astype(X.dtype, copy=False)
     # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
-    n_parts = max(1, min(numba.get_num_threads(), -(-n_points // 65536)))
+    # Which thread owns which rows does not change the result: every row takes its edges in order.
+    threads = _threads_for(0.5 * X.size + 3.0 * n_edges * d)
+    n_parts = max(1, min(threads, -(-n_points // 65536)))
     grad = np.empty(X.shape, dtype=X.dtype)
-    scatter_owned_kernel(X, edges, grad_length, np.linspace(0, n_points, n_parts + 1).astype(np.int64), grad)
+    _run(scatter_owned_kernel, 0.0, X, edges, grad_length, np.linspace(0, n_points, n_parts + 1).astype(np.int64),
+         grad, threads=n_parts)
     return grad
 
 
