@@ -74,9 +74,11 @@ def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, re
     >>> float(pd.birth[0]), round(float(pd.lifetime[0]), 6)
     (1.0, 0.414214)
     """
-    cloud = v.points(X, "X", check_finite=v.check_bool(check_finite, "check_finite"))
+    cloud = v.points(X, "X", check_finite=False)
     q = v.check_q(q)
     backend = select_backend(v.check_backend(backend), cloud.array)
+    if v.check_bool(check_finite, "check_finite"):
+        v.require_finite(cloud, "X", backend)
     generator = v.check_rng(rng)
     replace = v.check_bool(replace, "replace")
     n_points = cloud.array.shape[0]
@@ -129,14 +131,16 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", che
            [ 0.6,  0.8]])
     """
     check_finite = v.check_bool(check_finite, "check_finite")
-    cloud = v.points(X, "X", check_finite=check_finite)
+    cloud = v.points(X, "X", check_finite=False)
     xp = cloud.xp
+    backend = select_backend(v.check_backend(backend), cloud.array)
+    if check_finite:
+        v.require_finite(cloud, "X", backend)
     sample = v.check_sample(sample, "sample", xp=xp, device=cloud.device, check_values=check_finite)
     v.check_sample_edges(sample, "sample", cloud.array.shape[0], xp)
     n_subsamples = sample.birth.shape[0]
     grad_birth = v.check_upstream(grad_birth, "grad_birth", n_subsamples, cloud)
     grad_lifetime = v.check_upstream(grad_lifetime, "grad_lifetime", n_subsamples, cloud)
-    backend = select_backend(v.check_backend(backend), cloud.array)
     working = sample._replace(lifetime=cast(sample.lifetime, cloud.array.dtype, xp),
                               birth_edge=xp.astype(sample.birth_edge, xp.int64),
                               death_edge=xp.astype(sample.death_edge, xp.int64))
@@ -177,10 +181,12 @@ def exact_principal_persistence(X, q, *, replace=True, backend="auto", check_fin
     >>> pd.lifetime, pd.mass
     (array([1., 3., 2.]), array([0.33333333, 0.33333333, 0.33333333]))
     """
-    cloud = v.points(X, "X", check_finite=v.check_bool(check_finite, "check_finite"))
+    cloud = v.points(X, "X", check_finite=False)
     q = v.check_q(q)
     replace = v.check_bool(replace, "replace")
     backend = select_backend(v.check_backend(backend), cloud.array)
+    if v.check_bool(check_finite, "check_finite"):
+        v.require_finite(cloud, "X", backend)
     xp = cloud.xp
     n_points, m = cloud.array.shape[0], 2 * q + 2
     n_subsets = math.comb(n_points, m)

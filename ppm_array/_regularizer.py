@@ -19,11 +19,13 @@ def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
     Returns the value, or ``(value, grad_X, grad_Y)`` with ``with_grad``, in the
     library, device and dtype of the inputs.
     """
-    cloud_x = v.points(X, "X", check_finite=options.check_finite)
-    cloud_y = v.points(Y, "Y", check_finite=options.check_finite)
+    cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
     generator = v.check_rng(rng)
     backend = select_backend(options.backend, cloud_x.array)
+    if options.check_finite:
+        v.require_finite(cloud_x, "X", backend)
+        v.require_finite(cloud_y, "Y", backend)
     xp = cloud_x.xp
     # A result beyond the dtype's range overflows to inf (refused below), which NumPy would warn about first.
     with np.errstate(over="ignore"):

@@ -40,6 +40,7 @@ __all__ = [
     "check_upstream",
     "check_weight_power",
     "is_integer",
+    "require_finite",
     "is_real",
     "points",
 ]
@@ -104,6 +105,13 @@ def points(X, name: str, *, check_finite: bool = True) -> Points:
     if check_finite and not bool(xp.all(xp.isfinite(array))):
         raise ValueError(f"{name} contains NaN or infinite values")
     return Points(array, xp, device_of(X), dtype)
+
+
+def require_finite(cloud: Points, name: str, backend) -> None:
+    """NaN or infinite values in a cloud are refused; the check is the backend's (one pass, no temporaries
+    on the Numba backend; a host synchronisation on a GPU)."""
+    if not backend.all_finite(cloud.array, xp=cloud.xp):
+        raise ValueError(f"{name} contains NaN or infinite values")
 
 
 def check_same_library(first: Points, second: Points, names: tuple[str, str]) -> None:

@@ -4,6 +4,8 @@ Everything else (drawing subsamples, the VJP rule, the MMD's weights, scaling
 and assembly) is written once in :mod:`ppm_array._core`. A backend is a module
 with these functions, all taking the namespace ``xp`` of their arrays:
 
+``all_finite(X, *, xp) -> bool``
+    Whether every value of the array ``X`` is finite (the boundary's NaN/inf check).
 ``persistence(X, indices, q, *, xp) -> (birth, lifetime, birth_edge, death_edge)``
     Closed-form ``PH_q`` of each row of the ``(s, 2q + 2)`` int64 ``indices``:
     ``birth`` and ``lifetime`` in ``X``'s dtype, the critical edges as int64 ``(s, 2)``.

@@ -13,10 +13,14 @@ from .._namespace import device as device_of
 from .._moments import Moments
 from .._scatter import segment_sum
 
-__all__ = ["pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "pair_moments", "persistence", "scatter_edges"]
 
 # Rows of the first argument per kernel block: a block holds at most this many pairs.
 _PAIRS_PER_BLOCK = 2**22
+
+
+def all_finite(X, *, xp) -> bool:
+    return bool(xp.all(xp.isfinite(X)))
 
 
 def _scaled_difference(a, b, xp):

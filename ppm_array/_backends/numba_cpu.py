@@ -43,7 +43,7 @@ from ._cores import free_cores
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
 
-__all__ = ["pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "pair_moments", "persistence", "scatter_edges"]
 
 # Reassociation lets LLVM vectorise the moment sums; it changes rounding only, and
 # the order is still fixed for a given compilation.
@@ -108,6 +108,29 @@ def _kernel_array(X) -> np.ndarray:
     """``X`` as a writeable C-contiguous array: one compiled specialisation serves every layout."""
     X = np.ascontiguousarray(X)
     return X if X.flags.writeable else X.copy()
+
+
+# --- Finite check ---------------------------------------------------------------------------------------------------
+
+@_jit(parallel=True, fastmath={"reassoc"})
+def finite_kernel(flat, sums):
+    """``sums[c]`` is 0 if chunk ``c`` of ``flat`` is finite and NaN otherwise: ``x - x`` is 0 exactly for
+    finite ``x`` and NaN for NaN and infinities, and NaN survives the (vectorised) sum."""
+    n_chunks = sums.shape[0]
+    for chunk in prange(n_chunks):
+        part = flat[flat.shape[0] * chunk // n_chunks: flat.shape[0] * (chunk + 1) // n_chunks]
+        total = sums[chunk]
+        for i in range(part.shape[0]):
+            total += part[i] - part[i]
+        sums[chunk] = total
+
+
+def all_finite(X, *, xp) -> bool:
+    X = np.asarray(X)
+    flat = X.reshape(-1) if X.flags.c_contiguous else np.ascontiguousarray(X).reshape(-1)
+    sums = np.zeros(8, dtype=X.dtype)
+    _run(finite_kernel, 0.3 * flat.shape[0], flat, sums)
+    return bool(sums.sum() == 0)
 
 
 # --- Persistence ---------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .._moments import Moments
 from .._namespace import device as device_of
 from ._kernel_bodies import build
 
-__all__ = ["pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "pair_moments", "persistence", "scatter_edges"]
 
 THREADS_PER_BLOCK = 128
 # Partner points held in shared memory per tile (3 float64 arrays of this size).
@@ -96,6 +96,11 @@ def moments_kernel(b_a, l_a, b_b, l_b, v_b, exclude_self, inv_two_h2, out):
         out[0, i] = s0
         out[1, i] = sb
         out[2, i] = sl
+
+
+def all_finite(X, *, xp) -> bool:
+    """One reduction on the device and one scalar read back (a host synchronisation)."""
+    return bool(xp.all(xp.isfinite(X)))
 
 
 def _blocks(n: int, threads_per_block: int) -> int:
