@@ -88,7 +88,8 @@ def _threads_for(work_ns: float) -> int:
     threads = numba.get_num_threads()
     if threads == 1 or work_ns < SERIAL_WORK_NS:
         return 1
-    return min(threads, max(1, free_cores() or threads))
+    free = free_cores()
+    return threads if free is None else min(threads, max(1, free))
 
 
 def _run(kernel, work_ns: float, *args, threads: int | None = None):
