@@ -23,8 +23,10 @@ demo: $(STAMP)
 	$(BIN)/ppm-array shape-match --out results
 	@echo "make demo: wrote results/shape_match.csv (PD distance per step and arm) and results/shape_match.png"
 
-bench: $(STAMP)  # about 10 minutes; see docs/benchmarks.md
-	$(BIN)/python benchmarks/bench_step.py
+# About 12 minutes; see docs/benchmarks.md. PUBLISHED=path/to/PPM.py also times the authors' code.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_step.py $(if $(PUBLISHED),--published-code $(PUBLISHED))
+	$(BIN)/python benchmarks/bench_threads.py
 
 # On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark.
 gpu-check:

@@ -59,6 +59,19 @@ class RegularizerOptions(NamedTuple):
         return cls(dims, weights, n_subsamples, v.check_bool(replace, "replace"), mmd_options,
                    v.check_backend(backend), v.check_bool(check_finite, "check_finite"))
 
+    def check_sizes(self, sizes: dict) -> None:
+        """Without replacement every subsample needs ``2q + 2`` distinct points of each cloud.
+
+        ``sizes`` maps a cloud's name to its number of points; checked before anything is computed.
+        """
+        if self.replace:
+            return
+        m = 2 * max(self.dims) + 2
+        for name, n_points in sizes.items():
+            if n_points < m:
+                raise ValueError(f"replace=False needs at least 2q+2={m} points (q={max(self.dims)}) in {name}; "
+                                 f"got {n_points}")
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         """The option keywords, in the order of :meth:`check`."""

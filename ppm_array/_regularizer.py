@@ -21,6 +21,7 @@ def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
     """
     cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
+    options.check_sizes({"X": cloud_x.array.shape[0], "Y": cloud_y.array.shape[0]})
     generator = v.check_rng(rng)
     backend = select_backend(options.backend, cloud_x.array)
     if options.check_finite:

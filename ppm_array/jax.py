@@ -8,8 +8,9 @@ avoid it.) A call that is not differentiated runs a value-only callback; under
 ``jax.grad`` the forward pass computes value and gradients in one callback.
 
 Shapes, dtypes and options are checked while tracing, with the core's errors;
-NaN or inf in the values can only be detected in the callback, where the core's
-``ValueError`` surfaces as a ``JaxRuntimeError`` with the same message. float16
+NaN or inf in the values, and results beyond the dtype's range, can only be
+detected in the callback, where the core's ``ValueError`` surfaces as a
+``JaxRuntimeError`` with the same message. float16
 and bfloat16 are computed in float32 and returned in the input dtype.
 
 Randomness is explicit: a JAX PRNG key selects the subsamples. Under ``jit`` the
@@ -45,6 +46,7 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
             raise TypeError(f"{name} must have a real floating dtype; got {array.dtype}")
     if X.dtype != Y.dtype:
         raise TypeError(f"X and Y must have the same dtype; got {X.dtype} and {Y.dtype}")
+    options.check_sizes({"X": X.shape[0], "Y": Y.shape[0]})
     return options
 
 

@@ -198,8 +198,8 @@ def test_fuzz_jax_adapter(data):
     kwargs.pop("rng")
     try:
         value = check_outcome(lambda: paj.ppm_reg(X, Y, jax.random.key(0), **kwargs), ())
-    except jax.errors.JaxRuntimeError as error:  # NaN/inf found in the host callback
-        assert "contains NaN or infinite values" in str(error)
+    except jax.errors.JaxRuntimeError as error:  # values are only seen in the host callback
+        assert "contains NaN or infinite values" in str(error) or "too large for results in" in str(error)
         return
     if value is not None:  # valid input: the gradient too (jax.grad itself refuses integer inputs)
         grad = check_outcome(lambda: jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **kwargs), X.shape)

@@ -60,6 +60,8 @@ CASES = [
     ("rng RandomState", reg(rng=np.random.RandomState(0)), TypeError, "rng must be None"),
     ("rng negative", reg(rng=-3), ValueError, "rng must be a non-negative integer seed"),
     ("u with one subsample", reg(estimator="u", n_subsamples=1), ValueError, "estimator='u' needs"),
+    ("replace=False, too few points in X", reg(x=X[:3], replace=False), ValueError,
+     "replace=False needs at least 2q+2=4 points (q=1) in X; got 3"),
     ("replace=False, too few points", lambda b: pa.principal_persistence(X[:3], 1, n_subsamples=5, replace=False, backend=b),
      ValueError, "replace=False needs at least"),
     # indices
