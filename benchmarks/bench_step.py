@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numba
@@ -31,7 +30,8 @@ import ppm_array as pa  # noqa: E402
 from ppm_array._backends import numba_cpu  # noqa: E402
 from ppm_array._moments import KernelPoints  # noqa: E402
 from published_baseline import published_value_and_grad  # noqa: E402
-from roofline import cold_time, copy_time, evaluation_rate  # noqa: E402
+from roofline import copy_time, evaluation_rate  # noqa: E402
+from timing import best_time, cold_time  # noqa: E402
 
 BANDWIDTH = float(np.sqrt(0.05))  # the paper's width 0.1
 WIDTH = 2 * BANDWIDTH**2
@@ -47,16 +47,6 @@ def clouds(n_points: int, d: int = 2, seed: int = 0):
     Y[:, 0] += np.cos(angle)
     Y[:, 1] += np.sin(angle)
     return X, Y
-
-
-def best_time(function, repeat: int) -> float:
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def ours(X, Y, s):

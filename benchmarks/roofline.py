@@ -11,18 +11,14 @@ gradients once.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from numba import njit, prange
 
 from ppm_array._backends._fastmath import exp_neg
 from ppm_array._backends.numba_cpu import _VECTORISE
+from timing import best_time, cold_time
 
-__all__ = ["cold_time", "copy_time", "evaluation_rate"]
-
-# Reading this evicts the caches (4 times this machine's 32 MiB L3).
-_EVICTOR = np.ones(2**24)
+__all__ = ["copy_time", "evaluation_rate"]
 
 
 @njit(parallel=True, fastmath=_VECTORISE)
@@ -61,16 +57,6 @@ def _planar_loop(b, l, v, c, out_0, out_1, out_2):
         out_2[i] = s2
 
 
-def _best(function, repeat: int) -> float:
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def evaluation_rate(n: int, dtype, planar: bool, repeat: int = 5) -> float:
     """Kernel evaluations per second of the standalone loop over ``n x n`` ordered pairs."""
     rng = np.random.default_rng(0)
@@ -78,23 +64,10 @@ def evaluation_rate(n: int, dtype, planar: bool, repeat: int = 5) -> float:
     outs = [np.empty(n, dtype) for _ in range(3)]
     c = dtype(10.0)
     if planar:
-        seconds = _best(lambda: _planar_loop(b, l, v, c, *outs), repeat)
+        seconds = best_time(lambda: _planar_loop(b, l, v, c, *outs), repeat)
     else:
-        seconds = _best(lambda: _lifetimes_loop(l, v, c, *outs[:2]), repeat)
+        seconds = best_time(lambda: _lifetimes_loop(l, v, c, *outs[:2]), repeat)
     return n * n / seconds
-
-
-def cold_time(function, repeat: int) -> float:
-    """The fastest of ``repeat`` calls, each from cold caches (as data that the rest of a training step
-    has evicted)."""
-    function()
-    times = []
-    for _ in range(repeat):
-        _EVICTOR.sum()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def copy_time(X: np.ndarray, Y: np.ndarray, repeat: int = 15) -> float:
