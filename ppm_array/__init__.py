@@ -8,12 +8,13 @@ run by the ``ppm-array`` command (``ppm_array.cli``).
 
 from ._mmd import mmd, mmd_value_and_grad
 from ._persistence import PersistenceSample, exact_principal_persistence, persistence_vjp, principal_persistence
-from ._regularizer import ppm_reg, ppm_reg_value_and_grad
+from ._regularizer import PPMRegTerms, ppm_reg, ppm_reg_value_and_grad
 from ._subsampling import subsample_indices
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PPMRegTerms",
     "PersistenceSample",
     "exact_principal_persistence",
     "mmd",

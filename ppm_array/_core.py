@@ -23,9 +23,12 @@ from ._scatter import segment_sum
 
 __all__ = [
     "CloudGradient",
+    "MMDResult",
+    "Regularized",
     "Upstream",
     "draw_indices",
     "kernel_mmd",
+    "median_bandwidth",
     "persistence",
     "persistence_vjp",
     "regularizer",
@@ -189,21 +192,64 @@ def _moment_sets(backend, P: PointSet, Q: PointSet, *, unbiased: bool, fill_coll
     return within_p, within_q, cross_p, cross_q
 
 
+# The median rule looks at this many points with a feature from each sample (the first ones: a Monte Carlo
+# PPM's points are i.i.d. draws, so they are a random subset of its points).
+MEDIAN_POINTS = 128
+
+
+def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
+    """The median heuristic, as a 0-d array: ``h = median |z_i - z_j|`` over the pairs of the pooled points
+    with a feature (``lifetime > 0``), the first ``MEDIAN_POINTS`` of each sample; where fewer than two
+    such points differ, the largest coordinate of either sample (1 if all are 0).
+
+    Computed from the values alone (no gradient flows through ``h``). The selection of
+    the points with a feature has a data-dependent shape: one host synchronisation on a GPU.
+    """
+    heads = []
+    for S in (P, Q):
+        alive = xp.nonzero(S.lifetime > 0)[0][:MEDIAN_POINTS]
+        heads.append(xp.stack([xp.take(S.birth, alive), xp.take(S.lifetime, alive)], axis=1))
+    points = xp.concat(heads, axis=0)
+    largest = xp.max(xp.stack([xp.max(xp.abs(S.birth)) + xp.max(S.lifetime) for S in (P, Q)]))
+    fallback = xp.where(largest > 0, largest, xp.ones_like(largest))
+    n = points.shape[0]
+    if n < 2:
+        return fallback
+    difference = points[:, None, :] - points[None, :, :]
+    distance = xp.sqrt(xp.sum(difference * difference, axis=-1))
+    order = xp.arange(n, device=device_of(points))
+    upper = xp.where(order[:, None] < order[None, :], distance, xp.full_like(distance, float("inf")))
+    ranked = xp.sort(xp.reshape(upper, (-1,)))
+    count = n * (n - 1) // 2
+    median = (ranked[(count - 1) // 2] + ranked[count // 2]) / 2.0
+    return xp.where(median > 0, median, fallback)
+
+
+class MMDResult(NamedTuple):
+    """The MMD (or its root), its gradients with respect to both samples' points (or None), and the
+    bandwidth it used (the option's number, or the median rule's 0-d array)."""
+
+    value: object
+    grads: object
+    bandwidth: object
+
+
 def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, with_grad: bool,
-               grad_at_collapsed: bool, xp):
+               grad_at_collapsed: bool, xp) -> MMDResult:
     """MMD (``options.squared`` or its root) of two samples and, with ``with_grad``, its gradients.
 
-    Returns ``(value, grads)`` with ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q,
-    d_lifetime_Q))`` or None, in the dtype the backend's moments come in. With
-    ``grad_at_collapsed=False`` the lifetime gradient at points of lifetime 0 is 0
-    (PPM-Reg's VJP discards it), which lets compiled backends skip those points.
+    ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q, d_lifetime_Q))``, in the dtype
+    the backend's moments come in. With ``grad_at_collapsed=False`` the lifetime
+    gradient at points of lifetime 0 is 0 (PPM-Reg's VJP discards it), which lets
+    compiled backends skip those points.
     """
     p = options.weight_power
+    bandwidth = median_bandwidth(P, Q, xp) if options.bandwidth == "median" else options.bandwidth
     scale = _power_of_two_scale(P, Q, xp)
     sets = [point_set(S.birth / scale, S.lifetime / scale, S.mass, p) for S in (P, Q)]
     # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
-    ratio = scale / options.bandwidth
+    ratio = scale / bandwidth
     inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
@@ -219,14 +265,13 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
         value, grads = _square_root(value, grads, xp)
         degree = p
     value = _times_power(value, scale, degree)
-    if grads is None:
-        return value, None
-    grads = tuple((_times_power(g_birth, scale, degree - 1), _times_power(g_lifetime, scale, degree - 1))
-                  for g_birth, g_lifetime in grads)
-    if not grad_at_collapsed:
-        grads = tuple((g_birth, xp.where(s.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
-                      for (g_birth, g_lifetime), s in zip(grads, sets))
-    return value, grads
+    if grads is not None:
+        grads = tuple((_times_power(g_birth, scale, degree - 1), _times_power(g_lifetime, scale, degree - 1))
+                      for g_birth, g_lifetime in grads)
+        if not grad_at_collapsed:
+            grads = tuple((g_birth, xp.where(s.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
+                          for (g_birth, g_lifetime), s in zip(grads, sets))
+    return MMDResult(value, grads, bandwidth)
 
 
 def _square_root(value, grads, xp):
@@ -240,27 +285,37 @@ def _square_root(value, grads, xp):
 
 # --- PPM-Reg -------------------------------------------------------------------------------------------------------
 
-def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool):
-    """``(value, grad_X, grad_Y)`` of PPM-Reg in the working dtype; the gradients are :class:`CloudGradient`
-    (None without ``with_grad``).
+class Regularized(NamedTuple):
+    """PPM-Reg's value, the gradients (:class:`CloudGradient`, or None), and per entry of ``dims`` the MMD term
+    (unweighted) and the bandwidth it used, each an array of shape ``(len(dims),)``; all in the working dtype."""
 
-    For each ``q`` in ``options.dims``, in order, the indices of ``X`` and then of
-    ``Y`` are drawn from ``generator``.
-    """
+    value: object
+    grad_x: object
+    grad_y: object
+    terms: object
+    bandwidths: object
+
+
+def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool) -> Regularized:
+    """PPM-Reg of two validated clouds. For each ``q`` in ``options.dims``, in order, the indices of ``X``
+    and then of ``Y`` are drawn from ``generator``."""
     xp = cloud_x.xp
-    value = xp.zeros((), dtype=cloud_x.array.dtype, device=cloud_x.device)
+    dtype = cloud_x.array.dtype
+    terms, bandwidths = [], []
     upstreams = ([], [])
     for q, weight in zip(options.dims, options.weights):
         P, Q = (persistence(backend, cloud, q, xp.asarray(
                     draw_indices(generator, cloud.array.shape[0], q, options.n_subsamples, options.replace),
                     device=cloud.device))
                 for cloud in (cloud_x, cloud_y))
-        term, grads = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp)
-        value = value + weight * xp.astype(term, value.dtype)
+        result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp)
+        terms.append(xp.astype(result.value, dtype))
+        bandwidths.append(xp.asarray(result.bandwidth, dtype=dtype, device=cloud_x.device))
         if with_grad:
-            for pending, sample, (d_birth, d_lifetime) in zip(upstreams, (P, Q), grads):
-                dtype = sample.birth.dtype
+            for pending, sample, (d_birth, d_lifetime) in zip(upstreams, (P, Q), result.grads):
                 pending.append(Upstream(sample, weight * xp.astype(d_birth, dtype), weight * xp.astype(d_lifetime, dtype)))
-    if not with_grad:
-        return value, None, None
-    return (value, persistence_vjp(backend, cloud_x, upstreams[0]), persistence_vjp(backend, cloud_y, upstreams[1]))
+    terms = xp.stack(terms)
+    value = xp.sum(xp.asarray(options.weights, dtype=dtype, device=cloud_x.device) * terms)
+    grad_x = persistence_vjp(backend, cloud_x, upstreams[0]) if with_grad else None
+    grad_y = persistence_vjp(backend, cloud_y, upstreams[1]) if with_grad else None
+    return Regularized(value, grad_x, grad_y, terms, xp.stack(bandwidths))

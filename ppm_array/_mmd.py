@@ -53,9 +53,12 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backe
     ----------
     P, Q : PersistenceSample
         Same namespace, device, dtype and ``q``.
-    bandwidth : float
-        ``h > 0``. The paper's ``sigma`` is ``h**2``; the published code's
-        ``width`` is ``2 * h**2``.
+    bandwidth : float or "median"
+        ``h > 0`` (a Python number or a 0-d array or tensor). The paper's ``sigma``
+        is ``h**2``; the published code's ``width`` is ``2 * h**2``. ``"median"``
+        is the median heuristic: ``h`` is the median of ``|z_i - z_j|`` over the
+        pairs of points with a feature of both samples pooled (the first 128 of
+        each); no gradient flows through it (see ``docs/choosing_parameters.md``).
     weight_power : float, default 1
         ``p >= 1``.
     estimator : {"v", "u"}, default "v"
@@ -84,7 +87,7 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backe
     P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
                                           dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared))
     with np.errstate(over="ignore"):  # an overflowing value is refused below
-        value, _ = _core.kernel_mmd(backend, P, Q, options, with_grad=False, grad_at_collapsed=True, xp=xp)
+        value = _core.kernel_mmd(backend, P, Q, options, with_grad=False, grad_at_collapsed=True, xp=xp).value
         value = xp.asarray(cast(value, dtype, xp))
     if check_finite:
         _finite_result(value, xp)
@@ -117,7 +120,7 @@ def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squa
     P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
                                           dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared))
     with np.errstate(over="ignore"):  # an overflowing result is refused below
-        value, grads = _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
+        value, grads, _ = _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
         value = xp.asarray(cast(value, dtype, xp))
         grads_p, grads_q = (tuple(cast(g, dtype, xp) for g in pair) for pair in grads)
     if check_finite:

@@ -45,10 +45,12 @@ class RegularizerOptions(NamedTuple):
     mmd: MMDOptions
     backend: str
     check_finite: bool
+    return_terms: bool
 
     @classmethod
     def check(cls, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, replace=True, weight_power=1.0,
-              estimator="v", squared=True, backend="auto", check_finite=True) -> "RegularizerOptions":
+              estimator="v", squared=True, backend="auto", check_finite=True,
+              return_terms=False) -> "RegularizerOptions":
         """Validate every option; the keyword defaults here are the library's defaults."""
         dims, weights = v.check_dims_and_weights(dims, weights)
         mmd_options = MMDOptions.check(bandwidth=bandwidth, weight_power=weight_power, estimator=estimator,
@@ -57,7 +59,8 @@ class RegularizerOptions(NamedTuple):
         if mmd_options.unbiased and n_subsamples < 2:
             raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {n_subsamples}")
         return cls(dims, weights, n_subsamples, v.check_bool(replace, "replace"), mmd_options,
-                   v.check_backend(backend), v.check_bool(check_finite, "check_finite"))
+                   v.check_backend(backend), v.check_bool(check_finite, "check_finite"),
+                   v.check_bool(return_terms, "return_terms"))
 
     def check_sizes(self, sizes: dict) -> None:
         """Without replacement every subsample needs ``2q + 2`` distinct points of each cloud.

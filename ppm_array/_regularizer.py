@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from . import _core
@@ -10,14 +12,31 @@ from ._backends import select_backend
 from ._namespace import cast
 from ._options import RegularizerOptions
 
-__all__ = ["evaluate", "ppm_reg", "ppm_reg_value_and_grad"]
+__all__ = ["PPMRegTerms", "evaluate", "ppm_reg", "ppm_reg_value_and_grad"]
+
+
+class PPMRegTerms(NamedTuple):
+    """PPM-Reg's terms, one entry per entry of ``dims``, returned with ``return_terms=True``.
+
+    Attributes
+    ----------
+    mmd : array, shape (len(dims),)
+        ``MMD^2(PPM_q(X), PPM_q(Y))`` (or the MMD with ``squared=False``), before the
+        weights: the value is ``sum(weights * mmd)``.
+    bandwidth : array, shape (len(dims),)
+        The bandwidth each term used: the ``bandwidth`` given, or the median rule's choice.
+    """
+
+    mmd: Any
+    bandwidth: Any
 
 
 def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
     """PPM-Reg of two clouds with validated ``options``: the entry point of the public functions and the adapters.
 
     Returns the value, or ``(value, grad_X, grad_Y)`` with ``with_grad``, in the
-    library, device and dtype of the inputs.
+    library, device and dtype of the inputs; with ``options.return_terms`` a
+    :class:`PPMRegTerms` follows.
     """
     cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
@@ -30,13 +49,16 @@ def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
     xp = cloud_x.xp
     # A result beyond the dtype's range overflows to inf (refused below), which NumPy would warn about first.
     with np.errstate(over="ignore"):
-        value, grad_x, grad_y = _core.regularizer(backend, cloud_x, cloud_y, options, generator, with_grad=with_grad)
-        value = xp.asarray(cast(value, cloud_x.result_dtype, xp))
-        gradients = () if not with_grad else (grad_x, grad_y)
+        result = _core.regularizer(backend, cloud_x, cloud_y, options, generator, with_grad=with_grad)
+        dtype = cloud_x.result_dtype
+        value = xp.asarray(cast(result.value, dtype, xp))
+        gradients = () if not with_grad else (result.grad_x, result.grad_y)
         if options.check_finite:
-            _check_representable(value, gradients, options.mmd.weight_power, cloud_x.result_dtype, xp)
+            _check_representable(value, gradients, options.mmd.weight_power, dtype, xp)
         results = (value, *(cast(g.grad, cloud.result_dtype, xp) for g, cloud in zip(gradients, (cloud_x, cloud_y))))
-    return results if with_grad else value
+        if options.return_terms:
+            results += (PPMRegTerms(cast(result.terms, dtype, xp), cast(result.bandwidths, dtype, xp)),)
+    return results if len(results) > 1 else value
 
 
 def _check_representable(value, gradients, weight_power: float, dtype, xp) -> None:
@@ -52,7 +74,7 @@ def _check_representable(value, gradients, weight_power: float, dtype, xp) -> No
 
 
 def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None, replace=True,
-            weight_power=1.0, estimator="v", squared=True, backend="auto", check_finite=True):
+            weight_power=1.0, estimator="v", squared=True, backend="auto", check_finite=True, return_terms=False):
     """PPM-Reg: ``T(X, Y) = sum_{q in dims} lambda_q MMD^2(PPM_q(X), PPM_q(Y))``.
 
     For each ``q`` in ``dims``, ``n_subsamples`` subsamples of ``2q + 2`` points
@@ -65,9 +87,10 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
     Y : array, shape (N_Y, d_Y)
         Same namespace, device and dtype as ``X``. ``N`` and ``d`` may differ: a
         PPM depends only on distances within one cloud.
-    bandwidth : float
+    bandwidth : float or "median"
         Kernel bandwidth ``h`` (paper ``sigma = h**2``; published code
-        ``width = 2 h**2``).
+        ``width = 2 h**2``); a Python number or a 0-d array or tensor. ``"median"``
+        chooses ``h`` for each dimension from the data (see :func:`mmd`).
     dims : sequence of int, default (0, 1)
         Homology dimensions.
     weights : sequence of float, optional
@@ -84,10 +107,15 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
         Refuse NaN or infinite values in ``X`` and ``Y``, and results that
         overflow the dtype (``ValueError``). One reduction over each input and
         each result; on a GPU each is a host synchronisation.
+    return_terms : bool, default False
+        Also return the per-dimension terms and bandwidths (:class:`PPMRegTerms`),
+        for logging without a second call.
 
     Returns
     -------
     value : 0-d array in the namespace, device and dtype of ``X``.
+    terms : PPMRegTerms
+        Only with ``return_terms=True``: ``(value, terms)``.
 
     Examples
     --------
@@ -98,13 +126,14 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
     """
     options = RegularizerOptions.check(bandwidth=bandwidth, dims=dims, weights=weights, n_subsamples=n_subsamples,
                                        replace=replace, weight_power=weight_power, estimator=estimator,
-                                       squared=squared, backend=backend, check_finite=check_finite)
+                                       squared=squared, backend=backend, check_finite=check_finite,
+                                       return_terms=return_terms)
     return evaluate(X, Y, options, rng, with_grad=False)
 
 
 def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None,
                            replace=True, weight_power=1.0, estimator="v", squared=True, backend="auto",
-                           check_finite=True):
+                           check_finite=True, return_terms=False):
     """:func:`ppm_reg` and its gradients with respect to ``X`` and ``Y``.
 
     The same ``rng`` draws the same subsamples as :func:`ppm_reg`, so the value
@@ -116,6 +145,8 @@ def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subs
     grad_X : array, shape (N_X, d_X)
     grad_Y : array, shape (N_Y, d_Y)
         In the namespace, device and dtype of the inputs.
+    terms : PPMRegTerms
+        Only with ``return_terms=True``: ``(value, grad_X, grad_Y, terms)``.
 
     Examples
     --------
@@ -127,5 +158,6 @@ def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subs
     """
     options = RegularizerOptions.check(bandwidth=bandwidth, dims=dims, weights=weights, n_subsamples=n_subsamples,
                                        replace=replace, weight_power=weight_power, estimator=estimator,
-                                       squared=squared, backend=backend, check_finite=check_finite)
+                                       squared=squared, backend=backend, check_finite=check_finite,
+                                       return_terms=return_terms)
     return evaluate(X, Y, options, rng, with_grad=True)

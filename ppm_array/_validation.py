@@ -19,6 +19,7 @@ from ._sample import PersistenceSample
 
 __all__ = [
     "BACKENDS",
+    "BANDWIDTH_RULES",
     "ESTIMATORS",
     "MAX_INDEX_ENTRIES",
     "Points",
@@ -163,7 +164,20 @@ def check_positive_real(value, name: str) -> float:
     return value
 
 
-def check_bandwidth(bandwidth) -> float:
+BANDWIDTH_RULES = ("median",)
+
+
+def check_bandwidth(bandwidth):
+    """A positive number (a Python number or any 0-d array or tensor holding one), or a rule such as "median"."""
+    if isinstance(bandwidth, str):
+        return check_choice(bandwidth, "bandwidth", BANDWIDTH_RULES)
+    if not is_real(bandwidth) and getattr(bandwidth, "shape", None) == () and hasattr(bandwidth, "__float__"):
+        try:
+            bandwidth = float(bandwidth)
+        except (TypeError, ValueError):  # a complex or otherwise non-real 0-d array
+            raise TypeError(f"bandwidth must be a positive real number or 'median'; got {bandwidth!r}") from None
+    if not is_real(bandwidth):
+        raise TypeError(f"bandwidth must be a positive real number or 'median'; got {bandwidth!r}")
     return check_positive_real(bandwidth, "bandwidth")
 
 

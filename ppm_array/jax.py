@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._options import RegularizerOptions
-from ._regularizer import evaluate
+from ._regularizer import PPMRegTerms, evaluate
 
 __all__ = ["ppm_reg"]
 
@@ -51,30 +51,35 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
 
 
 def _host(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
+    """``value, [grad_X, grad_Y,] terms, bandwidths`` as NumPy arrays."""
     rng = np.random.default_rng(np.asarray(key_data, dtype=np.uint32).ravel())
-    results = evaluate(np.asarray(X), np.asarray(Y), options, rng, with_grad=with_grad)
-    return tuple(np.asarray(r) for r in results) if with_grad else np.asarray(results)
+    *results, terms = evaluate(np.asarray(X), np.asarray(Y), options._replace(return_terms=True), rng,
+                               with_grad=with_grad)
+    return tuple(np.asarray(r) for r in (*results, terms.mmd, terms.bandwidth))
 
 
 def _callback(X, Y, key_data, options, with_grad: bool):
-    value = jax.ShapeDtypeStruct((), X.dtype)
-    shapes = (value, jax.ShapeDtypeStruct(X.shape, X.dtype), jax.ShapeDtypeStruct(Y.shape, Y.dtype)) if with_grad else value
+    per_dimension = jax.ShapeDtypeStruct((len(options.dims),), X.dtype)
+    gradients = (jax.ShapeDtypeStruct(X.shape, X.dtype), jax.ShapeDtypeStruct(Y.shape, Y.dtype)) if with_grad else ()
+    shapes = (jax.ShapeDtypeStruct((), X.dtype), *gradients, per_dimension, per_dimension)
     return jax.pure_callback(partial(_host, options=options, with_grad=with_grad), shapes, X, Y, key_data,
                              vmap_method="sequential")
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _ppm_reg(X, Y, key_data, options):
+    """``(value, terms, bandwidths)``; only ``value`` is differentiated (``ppm_reg`` stops the others)."""
     return _callback(X, Y, key_data, options, with_grad=False)
 
 
 def _forward(X, Y, key_data, options):
-    value, grad_x, grad_y = _callback(X, Y, key_data, options, with_grad=True)
-    return value, (grad_x, grad_y, key_data)
+    value, grad_x, grad_y, terms, bandwidths = _callback(X, Y, key_data, options, with_grad=True)
+    return (value, terms, bandwidths), (grad_x, grad_y, key_data)
 
 
-def _backward(options, residuals, cotangent):
+def _backward(options, residuals, cotangents):
     grad_x, grad_y, key_data = residuals
+    cotangent = cotangents[0]
     return cotangent * grad_x, cotangent * grad_y, np.zeros(key_data.shape, dtype=jax.dtypes.float0)
 
 
@@ -92,7 +97,8 @@ def ppm_reg(X, Y, key, **options):
         Selects the subsamples: the same key, the same subsamples.
     **options
         ``bandwidth`` (required) and the other options of :func:`ppm_array.ppm_reg`
-        except ``rng``.
+        except ``rng``. With ``return_terms=True`` the result is ``(value, terms)``,
+        the terms carrying no gradient.
 
     Examples
     --------
@@ -109,4 +115,8 @@ def ppm_reg(X, Y, key, **options):
     dtype = X.dtype
     if dtype not in _COMPUTED:
         X, Y = X.astype(jnp.float32), Y.astype(jnp.float32)
-    return _ppm_reg(X, Y, key_data, checked).astype(dtype)
+    value, terms, bandwidths = _ppm_reg(X, Y, key_data, checked)
+    value = value.astype(dtype)
+    if not checked.return_terms:
+        return value
+    return value, PPMRegTerms(*(jax.lax.stop_gradient(a).astype(dtype) for a in (terms, bandwidths)))

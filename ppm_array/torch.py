@@ -1,41 +1,64 @@
 """PyTorch adapter: PPM-Reg as a differentiable ``torch`` function and module.
 
-The value and explicit gradients come from :func:`ppm_array.ppm_reg_value_and_grad`:
-CPU tensors go to NumPy without a copy (Numba CPU kernels), CUDA tensors to CuPy
-through DLPack (Numba-CUDA kernels), other devices take the Array-API backend on
-the tensors themselves. The gradients are computed in the forward pass only when
-autograd will need them, and only they are saved for backward.
+The value and explicit gradients come from the core (:func:`ppm_array.ppm_reg_value_and_grad`):
+CPU tensors go to NumPy without a copy (Numba CPU kernels); CUDA tensors go to CuPy
+through DLPack (Numba-CUDA kernels) when CuPy is installed and the backend is not
+``"array_api"``, and otherwise stay torch tensors for the Array-API backend; tensors
+on other devices take the Array-API backend too. The gradients are computed in the
+forward pass only when autograd will need them, and only they are saved for backward.
+
+It works under ``torch.autograd``, ``torch.func.grad`` / ``vjp`` and ``torch.func.vmap``
+(a loop over the batch), and ``torch.compile`` (an explicit graph break: the
+computation leaves torch). Second derivatives are not available: PPM-Reg's gradient
+is a first-order formula, and differentiating it twice raises a ``RuntimeError``
+saying so.
 
 float16 and bfloat16 inputs are computed in float32; the value and gradients are
-returned in the input dtype. Under ``torch.compile`` the call is an explicit graph
-break (``torch.compiler.disable``: the computation leaves torch), and the value is
-the same.
+returned in the input dtype.
 
 Importing this module imports torch; ``import ppm_array`` does not.
 """
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import torch
 
 from . import _validation as v
 from ._options import RegularizerOptions
-from ._regularizer import evaluate
+from ._regularizer import PPMRegTerms, evaluate
 
 __all__ = ["PPMReg", "ppm_reg"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _to_core(tensor: torch.Tensor):
-    """A zero-copy view of a detached tensor in the namespace the core computes in."""
+def _cupy_available() -> bool:
+    return importlib.util.find_spec("cupy") is not None
+
+
+def _core_library(device_type: str, backend: str) -> str:
+    """The array library the core computes in for tensors on ``device_type``: NumPy on the CPU; CuPy on CUDA
+    when it is installed and the Numba-CUDA kernels may run; the tensors themselves otherwise (Array-API
+    backend)."""
+    if device_type == "cpu":
+        return "numpy"
+    if device_type == "cuda" and backend != "array_api" and _cupy_available():
+        return "cupy"
+    return "torch"
+
+
+def _to_core(tensor: torch.Tensor, backend: str):
+    """A zero-copy view of a detached tensor in the library the core computes in."""
     tensor = tensor.detach()
     if tensor.dtype in _LOW_PRECISION:
         tensor = tensor.to(torch.float32)
-    if tensor.device.type == "cpu":
+    library = _core_library(tensor.device.type, backend)
+    if library == "numpy":
         return tensor.numpy()
-    if tensor.device.type == "cuda":
+    if library == "cupy":
         import cupy
 
         return cupy.from_dlpack(tensor)
@@ -52,67 +75,138 @@ def _from_core(array, like: torch.Tensor) -> torch.Tensor:
     return tensor.to(device=like.device, dtype=like.dtype)
 
 
+def _core_results(X, Y, options: RegularizerOptions, rng, with_grad: bool):
+    """The core's results as tensors like ``X``/``Y``: ``value, [grad_X, grad_Y,] terms, bandwidths``."""
+    results = evaluate(_to_core(X, options.backend), _to_core(Y, options.backend),
+                       options._replace(return_terms=True), rng, with_grad=with_grad)
+    *arrays, terms = results
+    tensors = [_from_core(arrays[0], X)]
+    if with_grad:
+        tensors += [_from_core(arrays[1], X), _from_core(arrays[2], Y)]
+    return tensors + [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
+
+
 class _PPMRegFunction(torch.autograd.Function):
-    """Used only when autograd will differentiate the result (see :func:`ppm_reg`)."""
+    """Used only when autograd will differentiate the result (see :func:`_apply`).
+
+    The gradients are outputs of ``forward`` (marked non-differentiable), which is
+    how ``torch.func`` lets a function save intermediate results.
+    """
 
     @staticmethod
-    def forward(ctx, X, Y, options, rng):
-        value, grad_x, grad_y = evaluate(_to_core(X), _to_core(Y), options, rng, with_grad=True)
-        ctx.save_for_backward(_from_core(grad_x, X), _from_core(grad_y, Y))
-        return _from_core(value, X)
+    def forward(X, Y, options, rng):
+        return tuple(_core_results(X, Y, options, rng, with_grad=True))
 
     @staticmethod
-    def backward(ctx, grad_output):
-        grad_x, grad_y = ctx.saved_tensors
-        return (grad_output * grad_x if ctx.needs_input_grad[0] else None,
-                grad_output * grad_y if ctx.needs_input_grad[1] else None,
-                None, None)
+    def setup_context(ctx, inputs, output):
+        X, Y, _, _ = inputs
+        _, grad_x, grad_y, terms, bandwidths = output
+        ctx.save_for_backward(grad_x, grad_y, X, Y)
+        ctx.mark_non_differentiable(grad_x, grad_y, terms, bandwidths)
+
+    @staticmethod
+    def backward(ctx, grad_value, *unused):
+        grad_x, grad_y, X, Y = ctx.saved_tensors
+        grads = [grad_value * grad if needed else None
+                 for grad, needed in zip((grad_x, grad_y), ctx.needs_input_grad[:2])]
+        if torch.is_grad_enabled():  # a graph of the gradient is being built (create_graph=True, torch.func)
+            grads = [_FirstOrderOnly.apply(grad, point) if grad is not None else None
+                     for grad, point in zip(grads, (X, Y))]
+        return (*grads, None, None)
+
+    @staticmethod
+    def vmap(info, in_dims, X, Y, options, rng):
+        """A loop over the batch: each element draws its own subsamples from ``rng`` in turn."""
+        x_dim, y_dim = in_dims[0], in_dims[1]
+        size = info.batch_size
+        rows = [_PPMRegFunction.apply(X.select(x_dim, i) if x_dim is not None else X,
+                                      Y.select(y_dim, i) if y_dim is not None else Y, options, rng)
+                for i in range(size)]
+        stacked = tuple(torch.stack(column) for column in zip(*rows))
+        return stacked, (0,) * len(stacked)
+
+
+def _transformed(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is wrapped by a ``torch.func`` transform (grad, vmap): only the autograd.Function
+    can unwrap it."""
+    return torch._C._functorch.is_functorch_wrapped_tensor(tensor)
+
+
+class _FirstOrderOnly(torch.autograd.Function):
+    """The gradient, marked so that differentiating it again raises a clear error instead of a silent zero."""
+
+    @staticmethod
+    def forward(grad, point):
+        return grad.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, *unused):
+        raise RuntimeError("ppm_array.torch.ppm_reg has no second derivative: its gradient is an explicit "
+                           "first-order formula, so it cannot be differentiated again (create_graph=True, "
+                           "a gradient penalty, or nested torch.func.grad)")
 
 
 # torch.compile cannot trace into NumPy/Numba: this makes the call an explicit graph break.
 @torch.compiler.disable
-def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options) -> torch.Tensor:
+def _apply(X, Y, options: RegularizerOptions, rng):
+    for name, tensor in (("X", X), ("Y", Y)):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}")
+    if _transformed(X) or _transformed(Y) or (torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad)):
+        value, _, _, terms, bandwidths = _PPMRegFunction.apply(X, Y, options, rng)
+    else:
+        value, terms, bandwidths = _core_results(X, Y, options, rng, with_grad=False)
+    return (value, PPMRegTerms(terms, bandwidths)) if options.return_terms else value
+
+
+def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options):
     """PPM-Reg of two tensors as a 0-d tensor that autograd differentiates.
 
     ``options`` are those of :func:`ppm_array.ppm_reg` (``bandwidth`` is required).
-    With an integer or ``None`` ``rng`` each call draws its subsamples anew from
-    that seed (the same for an integer); :class:`PPMReg` keeps a generator.
+    With ``return_terms=True`` the result is ``(value, terms)``: the per-dimension
+    MMD terms and bandwidths as tensors that carry no gradient (for logging).
+
+    ``rng`` draws the subsamples: pass one ``numpy.random.Generator`` made once and
+    reused, so that every call draws new ones. An integer seed draws the *same*
+    subsamples at every call, which is right for a reproducible evaluation and wrong
+    for training; :class:`PPMReg` keeps a generator for you.
 
     Examples
     --------
-    >>> import torch, ppm_array.torch as pat
+    >>> import numpy as np, torch, ppm_array.torch as pat
+    >>> rng = np.random.default_rng(0)                  # once, outside the training loop
     >>> X = torch.randn(64, 2, dtype=torch.float64, requires_grad=True)
     >>> Y = torch.randn(64, 2, dtype=torch.float64)
-    >>> loss = pat.ppm_reg(X, Y, bandwidth=0.2, rng=0)
+    >>> loss = pat.ppm_reg(X, Y, bandwidth=0.2, rng=rng)
     >>> loss.backward()
     >>> X.grad.shape
     torch.Size([64, 2])
     """
-    return _apply(X, Y, RegularizerOptions.from_keywords("ppm_array.torch.ppm_reg()", options), rng)
-
-
-def _apply(X, Y, options: RegularizerOptions, rng) -> torch.Tensor:
-    for name, tensor in (("X", X), ("Y", Y)):
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}")
-    if torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad):
-        return _PPMRegFunction.apply(X, Y, options, rng)
-    return _from_core(evaluate(_to_core(X), _to_core(Y), options, rng, with_grad=False), X)
+    return _apply(X, Y, RegularizerOptions.from_keywords("ppm_array.torch.ppm_reg()", options, exclude=("rng",)), rng)
 
 
 class PPMReg(torch.nn.Module):
     """PPM-Reg as a module: holds the options and a seedable generator, so every call
     draws fresh subsamples (reproducibly for a given ``seed``).
 
+    Build it once, outside the training loop: a module built at every step with the
+    same ``seed`` draws the same subsamples at every step. The generator's state is
+    part of ``state_dict()``, so a training run restored from a checkpoint draws the
+    subsamples the original run would have drawn next.
+
     Parameters
     ----------
-    bandwidth : float
+    bandwidth : float, 0-d tensor or "median"
     seed : None or int
         Seed of the module's ``numpy.random.Generator``.
     **options
         The other keywords of :func:`ppm_array.ppm_reg` (``dims``, ``weights``,
         ``n_subsamples``, ``replace``, ``weight_power``, ``estimator``, ``squared``,
-        ``backend``).
+        ``backend``, ``check_finite``, ``return_terms``), checked here.
 
     Examples
     --------
@@ -131,8 +225,14 @@ class PPMReg(torch.nn.Module):
         self._keywords = dict(options, bandwidth=bandwidth)
         self.generator = v.check_rng(seed)
 
-    def forward(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    def forward(self, X: torch.Tensor, Y: torch.Tensor):
         return _apply(X, Y, self.options, self.generator)
+
+    def get_extra_state(self):
+        return {"generator": self.generator.bit_generator.state}
+
+    def set_extra_state(self, state) -> None:
+        self.generator.bit_generator.state = state["generator"]
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self._keywords.items())

@@ -94,3 +94,14 @@ def test_ppm_reg_dimension_two_contributes():
     for cloud in two_clouds():
         sample = pa.principal_persistence(cloud, 2, n_subsamples=150, rng=0, replace=False)
         assert np.count_nonzero(sample.lifetime) > 20
+
+
+def test_data_space_against_a_latent_space(backend):
+    """X in 64 dimensions, Z in 2: a PPM depends only on distances within its own cloud."""
+    rng = np.random.default_rng(8)
+    X, Z = rng.normal(size=(9, 64)), rng.normal(size=(11, 2))
+    options = dict(bandwidth=0.8, dims=(0, 1), weights=(1.0, 5.0), n_subsamples=120, rng=2, backend=backend)
+    value, grad_x, grad_z = pa.ppm_reg_value_and_grad(X, Z, **options)
+    assert grad_x.shape == X.shape and grad_z.shape == Z.shape
+    assert relative_error(grad_x, central_difference(lambda x: pa.ppm_reg(x, Z, **options), X)) < 1e-6
+    assert relative_error(grad_z, central_difference(lambda z: pa.ppm_reg(X, z, **options), Z)) < 1e-6

@@ -21,9 +21,9 @@ def clouds(seed=0):
     return blob_and_circle(40, 35, seed)
 
 
-def core(X, Y, key):
+def core(X, Y, key, **changes):
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key), dtype=np.uint32).ravel())
-    return pa.ppm_reg_value_and_grad(X, Y, rng=rng, **OPTIONS)
+    return pa.ppm_reg_value_and_grad(X, Y, rng=rng, **{**OPTIONS, **changes})
 
 
 def test_value_and_grad_equal_the_core():
@@ -89,3 +89,25 @@ def test_misspelt_option_names_the_adapter():
     X, Y = (jnp.asarray(a) for a in clouds())
     with pytest.raises(TypeError, match=r"ppm_array.jax.ppm_reg\(\) got unexpected keyword arguments: bandwith"):
         paj.ppm_reg(X, Y, jax.random.key(0), bandwith=0.2)
+
+
+def test_terms_and_the_median_bandwidth():
+    X, Y = (jnp.asarray(a) for a in clouds(3))
+    value, terms = paj.ppm_reg(X, Y, jax.random.key(4), **dict(OPTIONS, bandwidth="median"), return_terms=True)
+    expected = core(np.asarray(X), np.asarray(Y), jax.random.key(4), bandwidth="median", return_terms=True)
+    assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(terms.mmd), expected[3].mmd, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(terms.bandwidth), expected[3].bandwidth, rtol=1e-12)
+    grad = jax.grad(lambda x: paj.ppm_reg(x, Y, jax.random.key(4), **dict(OPTIONS, bandwidth="median"),
+                                          return_terms=True)[0])(X)
+    np.testing.assert_allclose(np.asarray(grad), expected[1], rtol=1e-12)
+
+
+def test_data_space_against_a_latent_space():
+    rng = np.random.default_rng(9)
+    X, Z = rng.normal(size=(20, 64)), rng.normal(size=(15, 2))
+    key = jax.random.key(6)
+    grads = jax.grad(paj.ppm_reg, argnums=(0, 1))(jnp.asarray(X), jnp.asarray(Z), key, **dict(OPTIONS, bandwidth=0.8))
+    expected = core(X, Z, key, bandwidth=0.8)
+    np.testing.assert_allclose(np.asarray(grads[0]), expected[1], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grads[1]), expected[2], rtol=1e-12)

@@ -110,3 +110,51 @@ def test_bandwidth_conventions_against_scikit_learn():
     for gamma in (1 / (2 * sigma), 1 / width):
         expected = signed_weights @ rbf_kernel(points, gamma=gamma) @ signed_weights
         assert float(pa.mmd(P, Q, bandwidth=h)) == pytest.approx(expected, rel=1e-13)
+
+
+def test_median_bandwidth_is_the_median_pairwise_distance_of_the_pooled_features(backend):
+    """The rule against scipy's pdist on the same points: the first 128 with a feature of each sample."""
+    from scipy.spatial.distance import pdist
+
+    from ppm_array._core import MEDIAN_POINTS
+
+    rng = np.random.default_rng(4)
+
+    def sample(s):
+        lifetime = np.where(rng.random(s) < 0.5, 0.0, rng.uniform(0, 1, s))
+        return sample_from((rng.uniform(0, 2, s), lifetime))
+
+    P, Q = sample(400), sample(300)
+    pooled = np.concatenate([np.stack([S.birth, S.lifetime], 1)[S.lifetime > 0][:MEDIAN_POINTS] for S in (P, Q)])
+    h = float(np.median(pdist(pooled)))
+    assert float(pa.mmd(P, Q, bandwidth="median", backend=backend)) == pytest.approx(
+        float(pa.mmd(P, Q, bandwidth=h, backend=backend)), rel=1e-12)
+
+
+def test_median_bandwidth_falls_back_to_the_scale_where_most_features_coincide():
+    """Four equal points in P and one other in Q: 6 of the 10 pairs have distance 0, so the median is 0 and
+    the rule uses the largest birth plus the largest lifetime (0.7 + 0.5 here)."""
+    P = sample_from((np.full(4, 0.5), np.full(4, 0.3)))
+    Q = sample_from((np.array([0.7]), np.array([0.5])))
+    median = float(pa.mmd(P, Q, bandwidth="median"))
+    assert median == pytest.approx(float(pa.mmd(P, Q, bandwidth=1.2)), rel=1e-14)
+    assert median != pytest.approx(float(pa.mmd(P, Q, bandwidth=0.5)), rel=1e-3)
+
+
+@pytest.mark.parametrize("bandwidth", [0.3, "median"])
+def test_terms_are_the_per_dimension_mmds(backend, bandwidth):
+    from builders import blob_and_circle
+
+    X, Y = blob_and_circle(60, 50, seed=1, noise=0.05)
+    options = dict(bandwidth=bandwidth, dims=(0, 1), weights=(2.0, 30.0), n_subsamples=300, backend=backend)
+    value, grad_x, grad_y, terms = pa.ppm_reg_value_and_grad(X, Y, rng=3, return_terms=True, **options)
+    assert float(pa.ppm_reg(X, Y, rng=3, **options)) == float(value)
+    generator = np.random.default_rng(3)
+    for k, q in enumerate((0, 1)):
+        P = pa.principal_persistence(X, q, n_subsamples=300, rng=generator, backend=backend)
+        Q = pa.principal_persistence(Y, q, n_subsamples=300, rng=generator, backend=backend)
+        h = terms.bandwidth[k]
+        if bandwidth != "median":
+            assert h == bandwidth
+        assert terms.mmd[k] == pytest.approx(float(pa.mmd(P, Q, bandwidth=float(h), backend=backend)), rel=1e-12)
+    assert float(value) == pytest.approx(2.0 * terms.mmd[0] + 30.0 * terms.mmd[1], rel=1e-12)

@@ -10,7 +10,7 @@ import ppm_array as pa
 from ppm_array._options import RegularizerOptions
 
 PUBLIC = {
-    "PersistenceSample", "exact_principal_persistence", "mmd", "mmd_value_and_grad", "persistence_vjp",
+    "PPMRegTerms", "PersistenceSample", "exact_principal_persistence", "mmd", "mmd_value_and_grad", "persistence_vjp",
     "ppm_reg", "ppm_reg_value_and_grad", "principal_persistence", "subsample_indices",
 }
 
@@ -47,6 +47,7 @@ def test_public_signatures_follow_the_one_option_schema():
         parameters = dict(inspect.signature(function).parameters)
         assert list(parameters)[:2] == ["X", "Y"]
         assert parameters.pop("rng").default is None
+        assert parameters["return_terms"].default is False
         options = {name: p for name, p in parameters.items() if name not in ("X", "Y")}
         assert set(options) == set(schema)
         for name, parameter in options.items():

@@ -56,11 +56,13 @@ def test_no_gradient_work_without_autograd(monkeypatch):
 
 
 def test_only_the_gradients_are_saved():
+    """Backward keeps the two gradients and references to the inputs (no copies, no intermediate arrays)."""
     X, Y = clouds()
-    Xt = torch.tensor(X, requires_grad=True)
-    loss = pat.ppm_reg(Xt, torch.tensor(Y), **OPTIONS)
-    saved = loss.grad_fn.saved_tensors
-    assert [tuple(t.shape) for t in saved] == [X.shape, Y.shape]
+    Xt, Yt = torch.tensor(X, requires_grad=True), torch.tensor(Y)
+    loss = pat.ppm_reg(Xt, Yt, **OPTIONS)
+    grad_x, grad_y, saved_x, saved_y = loss.grad_fn.saved_tensors
+    assert (grad_x.shape, grad_y.shape) == (Xt.shape, Yt.shape)
+    assert saved_x.data_ptr() == Xt.data_ptr() and saved_y.data_ptr() == Yt.data_ptr()
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
@@ -129,3 +131,98 @@ def test_example_training_loop_runs(capsys):
     spec.loader.exec_module(example)
     example.main(["--steps", "5", "--n-points", "64"])
     assert "final radius" in capsys.readouterr().out
+
+
+def test_torch_func_grad_equals_autograd():
+    X, Y = (torch.tensor(a) for a in clouds(30, 25, seed=4))
+
+    def objective(x):
+        return 3.0 * pat.ppm_reg(x, Y, **OPTIONS) + x.square().sum()
+
+    expected_input = X.clone().requires_grad_()
+    objective(expected_input).backward()
+    np.testing.assert_allclose(torch.func.grad(objective)(X).numpy(), expected_input.grad.numpy(), rtol=1e-12)
+
+
+def test_torch_func_vmap_loops_over_the_batch():
+    X, Y = (torch.tensor(a) for a in clouds(30, 25, seed=5))
+    batch = torch.stack([X, 2 * X, 0.5 * X])
+    values = torch.func.vmap(lambda x: pat.ppm_reg(x, Y, **OPTIONS))(batch)
+    expected = [float(pat.ppm_reg(x, Y, **OPTIONS)) for x in batch]
+    np.testing.assert_allclose(values.numpy(), expected, rtol=1e-12)
+    grads = torch.func.grad(lambda b: torch.func.vmap(lambda x: pat.ppm_reg(x, Y, **OPTIONS))(b).sum())(batch)
+    for x, grad in zip(batch, grads):
+        x = x.clone().requires_grad_()
+        pat.ppm_reg(x, Y, **OPTIONS).backward()
+        np.testing.assert_allclose(grad.numpy(), x.grad.numpy(), rtol=1e-12)
+
+
+def test_second_derivatives_are_refused_clearly():
+    X, Y = clouds()
+    Xt = torch.tensor(X, requires_grad=True)
+    (gradient,) = torch.autograd.grad(pat.ppm_reg(Xt, torch.tensor(Y), **OPTIONS), Xt, create_graph=True)
+    with pytest.raises(RuntimeError, match="has no second derivative"):
+        gradient.square().sum().backward()
+
+
+def test_module_checks_its_options_when_built():
+    with pytest.raises(ValueError, match="bandwidth must be a positive finite number"):
+        pat.PPMReg(bandwidth=-1.0)
+    with pytest.raises(TypeError, match="PPMReg got unexpected keyword arguments: n_subsample"):
+        pat.PPMReg(bandwidth=0.2, n_subsample=10)
+    with pytest.raises(TypeError, match=r"ppm_array.torch.ppm_reg\(\) got unexpected keyword arguments: weight"):
+        pat.ppm_reg(torch.zeros(5, 2), torch.zeros(5, 2), bandwidth=0.2, weight=(1, 2))
+
+
+@pytest.mark.parametrize("bandwidth", [torch.tensor(0.3, dtype=torch.float64), np.float64(0.3), np.array(0.3)])
+def test_bandwidth_as_a_zero_dimensional_tensor_or_array(bandwidth):
+    X, Y = (torch.tensor(a) for a in clouds())
+    options = dict(OPTIONS, bandwidth=bandwidth)
+    assert float(pat.ppm_reg(X, Y, **options)) == float(pat.ppm_reg(X, Y, **dict(OPTIONS, bandwidth=0.3)))
+
+
+def test_state_dict_restores_the_generator():
+    """A module restored from a checkpoint draws the subsamples the original would have drawn next."""
+    X, Y = (torch.tensor(a) for a in clouds())
+    original = pat.PPMReg(bandwidth=0.3, seed=7)
+    original(X, Y)
+    checkpoint = original.state_dict()
+    expected = [float(original(X, Y)) for _ in range(3)]
+    restored = pat.PPMReg(bandwidth=0.3, seed=123)
+    restored.load_state_dict(checkpoint)
+    assert [float(restored(X, Y)) for _ in range(3)] == expected
+
+
+def test_terms_are_returned_without_gradient():
+    X, Y = clouds()
+    Xt = torch.tensor(X, requires_grad=True)
+    value, terms = pat.ppm_reg(Xt, torch.tensor(Y), return_terms=True, **OPTIONS)
+    assert terms.mmd.shape == (2,) and not terms.mmd.requires_grad and not terms.bandwidth.requires_grad
+    assert value.item() == pytest.approx(float((torch.tensor(OPTIONS["weights"]) * terms.mmd).sum()), rel=1e-12)
+    value.backward()
+    assert Xt.grad is not None
+
+
+def test_tensors_on_cuda_compute_with_cupy_only_when_it_can(monkeypatch):
+    """CUDA tensors go to CuPy when it is installed and the backend may use it; otherwise the Array-API
+    backend computes on the tensors themselves (never a ModuleNotFoundError)."""
+    from ppm_array import torch as adapter
+
+    monkeypatch.setattr(adapter, "_cupy_available", lambda: False)
+    assert adapter._core_library("cuda", "auto") == "torch"
+    monkeypatch.setattr(adapter, "_cupy_available", lambda: True)
+    assert adapter._core_library("cuda", "auto") == "cupy"
+    assert adapter._core_library("cuda", "array_api") == "torch"
+    assert adapter._core_library("cpu", "auto") == "numpy"
+    assert adapter._core_library("mps", "auto") == "torch"
+
+
+def test_data_space_against_a_latent_space():
+    rng = np.random.default_rng(9)
+    X, Z = rng.normal(size=(20, 64)), rng.normal(size=(15, 2))
+    options = dict(OPTIONS, bandwidth=0.8)
+    _, grad_x, grad_z = pa.ppm_reg_value_and_grad(X, Z, **options)
+    Xt, Zt = torch.tensor(X, requires_grad=True), torch.tensor(Z, requires_grad=True)
+    pat.ppm_reg(Xt, Zt, **options).backward()
+    np.testing.assert_allclose(Xt.grad.numpy(), grad_x, rtol=1e-12)
+    np.testing.assert_allclose(Zt.grad.numpy(), grad_z, rtol=1e-12)
