@@ -17,10 +17,23 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "ppm_array.cli", *args], capture_output=True, text=True)
 
 
-def test_help_for_each_command():
+def test_help_for_each_command_shows_defaults_and_no_markup():
     for args in ((), ("shape-match",), ("bench",)):
         result = run_cli(*args, "--help")
         assert result.returncode == 0 and "usage: ppm-array" in result.stdout
+        assert "``" not in result.stdout
+    shape_help = run_cli("shape-match", "--help").stdout
+    for option, default in (("--shape", "circle"), ("--metric", "paper"), ("--seeds", "1"), ("--steps", "2420"),
+                            ("--n-subsamples", "2000"), ("--ppm-weights", "(1.0, 6000.0)"), ("--cramer", "paired")):
+        assert option in shape_help
+        assert f"(default: {default})" in " ".join(shape_help.split())
+
+
+def test_version():
+    import ppm_array
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ppm-array {ppm_array.__version__}"
 
 
 @pytest.mark.parametrize("args", [
@@ -28,6 +41,10 @@ def test_help_for_each_command():
     ("shape-match", "--shape", "square"),
     ("shape-match", "--loss", "l2"),
     ("shape-match", "--seed", "-1"),
+    ("shape-match", "--bandwidth", "0"),
+    ("shape-match", "--bandwidth", "wide"),
+    ("shape-match", "--ppm-weights", "1"),
+    ("shape-match", "--metric", "bottleneck"),
     ("shape-match", "--n-points", "many"),
     ("frobnicate",),
     (),
@@ -47,16 +64,21 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path, capsys):
 
 def test_shape_match_writes_csv_and_png(tmp_path, capsys):
     code = main(["shape-match", "--shape", "two-circles", "--loss", "mmd", "--steps", "6", "--eval-every", "3",
-                 "--n-points", "40", "--n-subsamples", "50", "--out", str(tmp_path)])
+                 "--n-points", "40", "--n-subsamples", "50", "--seeds", "2", "--metric", "published",
+                 "--bandwidth", "median", "--ppm-weights", "1", "50", "--out", str(tmp_path)])
     assert code == 0
     with open(tmp_path / "shape_match.csv") as stream:
         rows = list(csv.DictReader(stream))
-    assert [(row["step"], row["arm"]) for row in rows] == [
-        (step, arm) for arm in ("mmd", "mmd+ppm") for step in ("0", "3", "6")]
-    assert all(float(row["pd_distance"]) > 0 for row in rows)
+    assert [(row["seed"], row["step"], row["arm"]) for row in rows] == [
+        (seed, step, arm) for seed in ("0", "1") for arm in ("mmd", "mmd+ppm") for step in ("0", "3", "6")]
+    assert all(float(row["published"]) > 0 for row in rows)
+    for row in rows:  # the logged PPM-Reg is the weighted sum of its logged terms
+        assert float(row["ppm_reg"]) == pytest.approx(float(row["ppm_q0"]) + 50 * float(row["ppm_q1"]), rel=1e-6)
+        assert float(row["main_loss"]) > 0
     assert (tmp_path / "shape_match.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
-    assert "mmd+ppm" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mmd+ppm" in out and "late-mean ratio (mmd+ppm / mmd)" in out and "over 2 seed(s)" in out
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):

@@ -58,3 +58,40 @@ def test_losses_refuse_bad_input():
         energy_distance_value_and_grad(X[:1], X)
     with pytest.raises(ValueError, match="width"):
         rbf_mmd_value_and_grad(X, X, width=-1.0)
+
+
+@pytest.mark.parametrize("sizes", [(30, 24), (31, 40)])
+def test_paired_cramer_gradients_match_finite_differences(sizes):
+    from ppm_array.experiments.losses import cramer_paired_value_and_grad
+
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(sizes[0], 2)), rng.normal(size=(sizes[1], 2)) + 0.5
+    value, grad_x, grad_y = cramer_paired_value_and_grad(X, Y, rng=3)
+    assert relative_error(grad_x, central_difference(lambda x: cramer_paired_value_and_grad(x, Y, rng=3)[0], X)) < 1e-6
+    assert relative_error(grad_y, central_difference(lambda y: cramer_paired_value_and_grad(X, y, rng=3)[0], Y)) < 1e-6
+
+
+def test_paired_cramer_is_the_published_formula():
+    """The published script: permute both clouds, then mean(|y0 - x0| - |x0 - x1| + |y0 - x1|) over paired rows."""
+    from ppm_array.experiments.losses import cramer_paired_value_and_grad
+
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(10, 3)), rng.normal(size=(10, 3))
+    generator = np.random.default_rng(9)
+    order_x, order_y = generator.permutation(10), generator.permutation(10)
+    X0, X1, Y0 = X[order_x[:5]], X[order_x[5:]], Y[order_y[:5]]
+    norm = lambda a: np.linalg.norm(a, axis=1)  # noqa: E731
+    expected = np.mean(norm(Y0 - X0) - norm(X0 - X1) + norm(Y0 - X1))
+    assert float(cramer_paired_value_and_grad(X, Y, rng=9)[0]) == pytest.approx(expected, rel=1e-13)
+
+
+def test_paired_and_halves_estimators_have_the_same_expectation():
+    """Both estimate 2 E|X - Y| - E|X - X'| (the halves one minus the constant E|Y - Y'|)."""
+    from ppm_array.experiments.losses import cramer_paired_value_and_grad
+
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(400, 2)), rng.normal(size=(400, 2)) + 1.0
+    paired = np.mean([float(cramer_paired_value_and_grad(X, Y, rng=k)[0]) for k in range(400)])
+    halves = np.mean([float(energy_distance_value_and_grad(X, Y, rng=k)[0]) for k in range(50)])
+    within_y = np.mean(np.linalg.norm(Y[:, None] - Y[None], axis=-1)) * 400 / 399
+    assert paired - within_y == pytest.approx(halves, abs=0.02)

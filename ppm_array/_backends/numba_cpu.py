@@ -128,7 +128,9 @@ def finite_kernel(flat, sums):
 
 def all_finite(X, *, xp) -> bool:
     X = np.asarray(X)
-    flat = X.reshape(-1) if X.flags.c_contiguous else np.ascontiguousarray(X).reshape(-1)
+    if not (X.flags.c_contiguous and X.flags.writeable):  # no copy, and no second compiled specialisation
+        return bool(np.all(np.isfinite(X)))
+    flat = X.reshape(-1)
     sums = np.zeros(8, dtype=X.dtype)
     _run(finite_kernel, 0.3 * flat.shape[0], flat, sums)
     return bool(sums.sum() == 0)

@@ -1,4 +1,10 @@
 """The paper's experiments (shape matching, Figure 2; timing, Table 1), run by the ``ppm-array`` command.
 
-These modules need the ``cli`` extra (giotto-ph, gudhi, POT, matplotlib, tqdm).
+These modules need the ``cli`` extra (giotto-ph, gudhi, POT, matplotlib, tqdm). The
+choices below are here, away from those imports, so that ``ppm-array --help`` is quick.
 """
+
+SHAPES = ("circle", "two-circles", "boxplus", "sphere")
+LOSSES = ("cramer", "mmd")
+CRAMER_ESTIMATORS = ("paired", "halves")
+METRICS = ("paper", "published", "w2-sum")

@@ -1,7 +1,7 @@
-"""Full Vietoris–Rips persistence diagrams (giotto-ph) and 2-Wasserstein distances (gudhi + POT).
+"""Full Vietoris–Rips persistence diagrams (giotto-ph) with their critical edges, and PD-Reg.
 
-Used to evaluate shape matching (the PD distance) and by the PD-Reg baseline of the
-timing table. Birth and death values are recomputed in float64 from the critical
+Used by the shape-matching metrics (:mod:`.metrics`) and by the PD-Reg baseline of
+the timing table. Birth and death values are recomputed in float64 from the critical
 edges that giotto-ph returns, so they are exact edge lengths of the cloud.
 """
 
@@ -13,7 +13,7 @@ from gudhi.wasserstein import wasserstein_distance
 
 from .. import PersistenceSample, persistence_vjp
 
-__all__ = ["critical_diagrams", "pd_distance", "pd_reg_value_and_grad"]
+__all__ = ["birth_death", "critical_diagrams", "pd_reg_value_and_grad"]
 
 
 def _lengths(X: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -37,17 +37,9 @@ def critical_diagrams(X: np.ndarray, *, n_threads: int = 2) -> list[PersistenceS
     return samples
 
 
-def _as_birth_death(sample: PersistenceSample) -> np.ndarray:
+def birth_death(sample: PersistenceSample) -> np.ndarray:
+    """The ``(n, 2)`` diagram ``(birth, death)`` of a sample."""
     return np.stack([sample.birth, sample.birth + sample.lifetime], axis=1)
-
-
-def pd_distance(X: np.ndarray, reference: list[PersistenceSample]) -> float:
-    """Sum over dimensions 0 and 1 of the 2-Wasserstein distance between the diagrams of X and the
-    reference diagrams (from :func:`critical_diagrams`, computed once: a circle's are the costly ones)."""
-    return float(sum(
-        wasserstein_distance(_as_birth_death(a), _as_birth_death(b), order=2, internal_p=2)
-        for a, b in zip(critical_diagrams(X), reference)
-    ))
 
 
 def _squared_w2_and_grad(diagram: np.ndarray, target: np.ndarray):
@@ -74,7 +66,7 @@ def pd_reg_value_and_grad(X: np.ndarray, reference: list[PersistenceSample], wei
     value = 0.0
     grad = np.zeros_like(X)
     for sample, target, weight in zip(critical_diagrams(X), reference, weights):
-        w2, grad_bd = _squared_w2_and_grad(_as_birth_death(sample), _as_birth_death(target))
+        w2, grad_bd = _squared_w2_and_grad(birth_death(sample), birth_death(target))
         value += weight * w2
         if len(sample.birth):
             # (birth, death) -> (birth, lifetime): d/d birth = d/db + d/dd, d/d lifetime = d/dd.

@@ -23,8 +23,9 @@ import ot
 from .. import persistence_vjp, ppm_reg_value_and_grad, principal_persistence
 from ._output import atomic_path
 from .diagrams import critical_diagrams, pd_reg_value_and_grad
-from .losses import energy_distance_value_and_grad
-from .shape_matching import ShapeMatchingConfig, reference_shape
+from .losses import cramer_paired_value_and_grad
+from .shape_matching import ShapeMatchingConfig
+from .shapes import reference_shape
 
 __all__ = ["run_table", "w_ppm_reg_value_and_grad"]
 
@@ -58,8 +59,8 @@ def _time_steps(method: str, n_points: int, n_subsamples: int, n_steps: int) -> 
     velocity = np.zeros_like(X)
     start = time.perf_counter()
     for _ in range(n_steps):
-        _, grad, _ = energy_distance_value_and_grad(X, reference, rng=rng)
-        grad = config.main_weight * grad
+        _, grad, _ = cramer_paired_value_and_grad(X, reference, rng=rng)
+        grad = config.main_loss_weight * grad
         if method == "PPM-Reg":
             grad += ppm_reg_value_and_grad(X, reference, bandwidth=config.bandwidth, dims=config.dims,
                                            weights=config.ppm_weights, n_subsamples=n_subsamples, rng=rng)[1]
