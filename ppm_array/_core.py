@@ -303,9 +303,9 @@ def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generat
     dtype = cloud_x.array.dtype
     terms, bandwidths = [], []
     upstreams = ([], [])
-    for q, weight in zip(options.dims, options.weights):
+    for q, weight, n_subsamples in zip(options.dims, options.weights, options.n_subsamples):
         P, Q = (persistence(backend, cloud, q, xp.asarray(
-                    draw_indices(generator, cloud.array.shape[0], q, options.n_subsamples, options.replace),
+                    draw_indices(generator, cloud.array.shape[0], q, n_subsamples, options.replace),
                     device=cloud.device))
                 for cloud in (cloud_x, cloud_y))
         result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp)

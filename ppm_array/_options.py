@@ -35,12 +35,24 @@ class MMDOptions(NamedTuple):
         )
 
 
+def _per_dimension_subsamples(n_subsamples, dims: tuple) -> tuple:
+    """One positive ``s`` per entry of ``dims``, from one integer or a sequence of them."""
+    if v.is_integer(n_subsamples):
+        return tuple(v.check_n_subsamples(n_subsamples, q) for q in dims)
+    if isinstance(n_subsamples, str) or not hasattr(n_subsamples, "__iter__"):
+        raise TypeError(f"n_subsamples must be a positive integer or one per entry of dims; got {n_subsamples!r}")
+    n_subsamples = tuple(n_subsamples)
+    if len(n_subsamples) != len(dims):
+        raise ValueError(f"n_subsamples must have one entry per entry of dims ({len(dims)}); got {len(n_subsamples)}")
+    return tuple(v.check_n_subsamples(s, q) for s, q in zip(n_subsamples, dims))
+
+
 class RegularizerOptions(NamedTuple):
     """Validated options of PPM-Reg: everything but the clouds and the randomness."""
 
     dims: tuple
     weights: tuple
-    n_subsamples: int
+    n_subsamples: tuple
     replace: bool
     mmd: MMDOptions
     backend: str
@@ -55,9 +67,9 @@ class RegularizerOptions(NamedTuple):
         dims, weights = v.check_dims_and_weights(dims, weights)
         mmd_options = MMDOptions.check(bandwidth=bandwidth, weight_power=weight_power, estimator=estimator,
                                        squared=squared)
-        n_subsamples = v.check_n_subsamples(n_subsamples, max(dims))
-        if mmd_options.unbiased and n_subsamples < 2:
-            raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {n_subsamples}")
+        n_subsamples = _per_dimension_subsamples(n_subsamples, dims)
+        if mmd_options.unbiased and min(n_subsamples) < 2:
+            raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {min(n_subsamples)}")
         return cls(dims, weights, n_subsamples, v.check_bool(replace, "replace"), mmd_options,
                    v.check_backend(backend), v.check_bool(check_finite, "check_finite"),
                    v.check_bool(return_terms, "return_terms"))

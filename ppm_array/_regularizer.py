@@ -96,8 +96,9 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
     weights : sequence of float, optional
         ``lambda_q`` per entry of ``dims`` (default all 1; the paper's shape
         matching uses ``(1, 6000)``).
-    n_subsamples : int, default 1024
-        ``s``, per dimension and per cloud.
+    n_subsamples : int or sequence of int, default 1024
+        ``s`` per cloud: one number for every dimension, or one per entry of
+        ``dims`` (features of ``q >= 1`` are rarer, so larger ``s`` pays there).
     rng : None, int or numpy.random.Generator
     replace : bool, default True
     weight_power, estimator, squared :

@@ -53,3 +53,11 @@ def test_public_signatures_follow_the_one_option_schema():
         for name, parameter in options.items():
             assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
             assert parameter.default == schema[name].default, name
+
+
+def test_api_documentation_covers_every_public_name():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for name in pa.__all__:
+        assert f"`{name}" in text or f"{name}(" in text, name

@@ -226,3 +226,17 @@ def test_data_space_against_a_latent_space():
     pat.ppm_reg(Xt, Zt, **options).backward()
     np.testing.assert_allclose(Xt.grad.numpy(), grad_x, rtol=1e-12)
     np.testing.assert_allclose(Zt.grad.numpy(), grad_z, rtol=1e-12)
+
+
+def test_autoencoder_example_runs():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "autoencoder_digits.py"
+    spec = importlib.util.spec_from_file_location("autoencoder_digits", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    results = example.main(["--epochs", "2", "--seeds", "1"])
+    assert [r["weight"] for r in results] == [0.0, 10.0]
+    assert all(np.isfinite(r["reconstruction"]) and r["first"] >= r["second"] >= 0 for r in results)
+    assert results[1]["terms"] is not None and len(results[1]["terms"]) == 2
