@@ -165,3 +165,19 @@ def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, to
     kept = x <= cutoff
     assert np.max(np.abs(out[kept] - expected[kept]) / expected[kept]) < tolerance
     assert np.all(out[~kept] == 0.0)
+
+
+def test_every_memory_layout_uses_the_same_compiled_kernels():
+    """Fortran-ordered, strided and read-only clouds are brought to C order at the boundary: no new
+    specialisation (each would cost a compilation of several seconds)."""
+    X, Y = blob_and_circle(40, 30, seed=2)
+    options = dict(bandwidth=0.3, n_subsamples=200, rng=0, backend="numba")
+    pa.ppm_reg_value_and_grad(X, Y, **options)
+    kernels = [numba_cpu.finite_kernel, numba_cpu.persistence_kernel, numba_cpu.within_chunks_kernel,
+               numba_cpu.scatter_private_kernel]
+    compiled = [len(kernel.signatures) for kernel in kernels]
+    read_only = X.copy()
+    read_only.flags.writeable = False
+    for cloud in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2], read_only):
+        pa.ppm_reg_value_and_grad(cloud, Y, **options)
+    assert [len(kernel.signatures) for kernel in kernels] == compiled
