@@ -12,10 +12,13 @@ caller's dtype is the public functions' job.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from . import _fourier
+from ._backends._nufft import Explicit
 from ._moments import KernelPoints, Moments, PointSet, assemble, point_set
 from ._namespace import device as device_of
 from ._sample import PersistenceSample
@@ -26,7 +29,9 @@ __all__ = [
     "MMDResult",
     "Regularized",
     "Upstream",
+    "distinct_pairs",
     "draw_indices",
+    "monte_carlo_persistence",
     "kernel_mmd",
     "median_bandwidth",
     "persistence",
@@ -59,6 +64,60 @@ def _floyd_subsets(generator: np.random.Generator, n_points: int, m: int, n_subs
         taken = np.any(rows[:, :column] == candidate[:, None], axis=1)
         rows[:, column] = np.where(taken, top, candidate)
     return rows
+
+
+def distinct_pairs(indices: np.ndarray, n_points: int) -> tuple:
+    """The distinct unordered pairs among the rows of ``(s, 2)`` indices, and how often each was drawn.
+
+    Pairs are listed by their smaller, then larger index (a pair ``(a, a)`` stays). One
+    counting pass over ``n_points^2`` slots: meant for ``n_points^2 <= s``.
+    """
+    low, high = np.minimum(indices[:, 0], indices[:, 1]), np.maximum(indices[:, 0], indices[:, 1])
+    counts = np.bincount(low * n_points + high, minlength=n_points * n_points)
+    drawn = np.flatnonzero(counts)
+    return np.stack(np.divmod(drawn, n_points), axis=1), counts[drawn]
+
+
+def _merges_pairs(q: int, n_points: int, n_subsamples: int, mmd_options) -> bool:
+    """Whether PPM-Reg merges repeated pairs of a ``q = 0`` draw into one point with their total mass.
+
+    The measure, and so the V-statistic and its gradients, stays the same (to rounding);
+    from ``n_points^2 <= s`` a draw repeats many pairs, and up to ``n_points^2 / 2``
+    points replace ``s``. Not for the unbiased estimator, whose diagonal counts draws,
+    nor the median rule, which reads a Monte Carlo PPM's first points as a random subset.
+    """
+    return (q == 0 and n_points * n_points <= n_subsamples and not mmd_options.unbiased
+            and mmd_options.bandwidth != "median")
+
+
+def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, generator) -> tuple:
+    """PPM-Reg's Monte Carlo ``PPM_q`` of ``cloud`` from ``n_subsamples`` subsamples drawn from ``generator``,
+    and the sum of its squared masses (a float).
+
+    Where the backend drops collapsed points (``backend.DROPS_COLLAPSED``) the sample
+    holds only the points with a feature (``lifetime > 0``): the others have weight
+    ``w(0) = 0``, add nothing to an MMD, and PPM-Reg's VJP discards their lifetime
+    gradient, so dropping them is exact. The masses keep their values (``1/s`` each,
+    or the merged pairs' shares), so the sample's masses no longer sum to 1.
+    """
+    xp, n_points = cloud.xp, cloud.array.shape[0]
+    indices = draw_indices(generator, n_points, q, n_subsamples, options.replace)
+    shares = None  # the merged pairs' masses, on the host
+    if _merges_pairs(q, n_points, n_subsamples, options.mmd):
+        indices, counts = distinct_pairs(indices, n_points)
+        shares = counts / n_subsamples
+    mass_square_sum = 1.0 / n_subsamples if shares is None else float(np.sum(shares * shares))
+    indices = xp.asarray(indices, device=cloud.device)
+    dtype, device = cloud.array.dtype, cloud.device
+    mass = None if shares is None else xp.asarray(shares, dtype=dtype, device=device)
+    if backend.DROPS_COLLAPSED:
+        birth, lifetime, birth_edge, death_edge, rows = backend.feature_persistence(cloud.array, indices, q, xp=xp)
+        mass = None if mass is None else xp.take(mass, rows)
+    else:
+        birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
+    if mass is None:
+        mass = xp.full((birth.shape[0],), 1.0 / n_subsamples, dtype=dtype, device=device)
+    return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, n_points), mass_square_sum
 
 
 # --- Persistence and its VJP ---------------------------------------------------------------------------------------
@@ -112,10 +171,15 @@ def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]) -> CloudGradi
         lengths += [grad_birth - grad_death, grad_death]
     edges, lengths = xp.concat(edges, axis=0), xp.concat(lengths)
     grad = backend.scatter_edges(cloud.array, edges, lengths, xp=xp)
-    return CloudGradient(grad, xp.max(xp.abs(lengths)), edges.shape[0])
+    return CloudGradient(grad, _largest(xp.abs(lengths), xp), edges.shape[0])
 
 
 # --- Kernel MMD ----------------------------------------------------------------------------------------------------
+
+def _largest(x, xp):
+    """``max(x)`` of a nonnegative array, as a 0-d array; 0 when it is empty."""
+    return xp.max(x) if x.shape[0] else xp.zeros((), dtype=x.dtype, device=device_of(x))
+
 
 def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp):
     """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array.
@@ -124,8 +188,8 @@ def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp):
     them): exact in floating point, and no product of weights and moments can
     overflow or underflow unless the result itself does.
     """
-    largest = xp.max(xp.stack([xp.max(xp.abs(P.birth)), xp.max(P.lifetime),
-                               xp.max(xp.abs(Q.birth)), xp.max(Q.lifetime)]))
+    largest = xp.max(xp.stack([_largest(xp.abs(S.birth), xp) for S in (P, Q)]
+                              + [_largest(S.lifetime, xp) for S in (P, Q)]))
     usable = (largest > 0) & xp.isfinite(largest)
     exponent = xp.floor(xp.log2(xp.where(usable, largest, xp.ones_like(largest))))
     return xp.where(usable, 2.0**exponent, xp.ones_like(largest))
@@ -144,7 +208,7 @@ def _times_power(x, base, exponent: float):
     return x * base**fraction if fraction else x
 
 
-def _collapsed_row_sums(backend, points: KernelPoints, partner: KernelPoints, moments: Moments, inv_two_h2,
+def _collapsed_row_sums(pair_moments, points: KernelPoints, partner: KernelPoints, moments: Moments, inv_two_h2,
                         xp) -> Moments:
     """``m0`` of the points with lifetime 0, which compiled backends skip.
 
@@ -157,13 +221,13 @@ def _collapsed_row_sums(backend, points: KernelPoints, partner: KernelPoints, mo
         return moments
     rows = KernelPoints(xp.take(points.birth, collapsed), xp.take(points.lifetime, collapsed),
                         xp.ones((collapsed.shape[0],), dtype=points.v.dtype, device=device_of(points.v)))
-    row_moments, _ = backend.pair_moments(rows, partner, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    row_moments, _ = pair_moments(rows, partner, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
     filled = segment_sum(collapsed, row_moments.m0[:, None], points.lifetime.shape[0], xp=xp)[:, 0]
     m0 = xp.where(points.lifetime == 0, xp.astype(filled, moments.m0.dtype), moments.m0)
     return moments._replace(m0=m0)
 
 
-def _moment_sets(backend, P: PointSet, Q: PointSet, *, unbiased: bool, fill_collapsed: bool, inv_two_h2, xp):
+def _moment_sets(pair_moments, P: PointSet, Q: PointSet, *, unbiased: bool, fill_collapsed: bool, inv_two_h2, xp):
     """The moments the assembly needs: within ``P``, within ``Q``, ``P`` against ``Q``, ``Q`` against ``P``
     (the last two None when they are folded into the first two).
 
@@ -176,19 +240,19 @@ def _moment_sets(backend, P: PointSet, Q: PointSet, *, unbiased: bool, fill_coll
     kp, kq = P.kernel_points, Q.kernel_points
     if not unbiased:
         union = KernelPoints(*(xp.concat([a, b]) for a, b in zip(kp, kq._replace(v=-kq.v))))
-        combined, _ = backend.pair_moments(union, union, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+        combined, _ = pair_moments(union, union, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
         if fill_collapsed:
-            combined = _collapsed_row_sums(backend, union, union, combined, inv_two_h2, xp)
+            combined = _collapsed_row_sums(pair_moments, union, union, combined, inv_two_h2, xp)
         n_p = kp.v.shape[0]
         return Moments(*(m[:n_p] for m in combined)), Moments(*(-m[n_p:] for m in combined)), None, None
-    within_p, _ = backend.pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
-    within_q, _ = backend.pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
-    cross_p, cross_q = backend.pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
+    within_p, _ = pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    within_q, _ = pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
+    cross_p, cross_q = pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
     if fill_collapsed:
-        within_p = _collapsed_row_sums(backend, kp, kp, within_p, inv_two_h2, xp)
-        within_q = _collapsed_row_sums(backend, kq, kq, within_q, inv_two_h2, xp)
-        cross_p = _collapsed_row_sums(backend, kp, kq, cross_p, inv_two_h2, xp)
-        cross_q = _collapsed_row_sums(backend, kq, kp, cross_q, inv_two_h2, xp)
+        within_p = _collapsed_row_sums(pair_moments, kp, kp, within_p, inv_two_h2, xp)
+        within_q = _collapsed_row_sums(pair_moments, kq, kq, within_q, inv_two_h2, xp)
+        cross_p = _collapsed_row_sums(pair_moments, kp, kq, cross_p, inv_two_h2, xp)
+        cross_q = _collapsed_row_sums(pair_moments, kq, kp, cross_q, inv_two_h2, xp)
     return within_p, within_q, cross_p, cross_q
 
 
@@ -200,7 +264,7 @@ MEDIAN_POINTS = 128
 def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
     """The median heuristic, as a 0-d array: ``h = median |z_i - z_j|`` over the pairs of the pooled points
     with a feature (``lifetime > 0``), the first ``MEDIAN_POINTS`` of each sample; where fewer than two
-    such points differ, the largest coordinate of either sample (1 if all are 0).
+    such points differ, the largest birth plus the largest lifetime of either sample (1 if all are 0).
 
     Computed from the values alone (no gradient flows through ``h``). The selection of
     the points with a feature has a data-dependent shape: one host synchronisation on a GPU.
@@ -210,7 +274,7 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
         alive = xp.nonzero(S.lifetime > 0)[0][:MEDIAN_POINTS]
         heads.append(xp.stack([xp.take(S.birth, alive), xp.take(S.lifetime, alive)], axis=1))
     points = xp.concat(heads, axis=0)
-    largest = xp.max(xp.stack([xp.max(xp.abs(S.birth)) + xp.max(S.lifetime) for S in (P, Q)]))
+    largest = xp.max(xp.stack([_largest(xp.abs(S.birth), xp) + _largest(S.lifetime, xp) for S in (P, Q)]))
     fallback = xp.where(largest > 0, largest, xp.ones_like(largest))
     n = points.shape[0]
     if n < 2:
@@ -225,6 +289,30 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
     return xp.where(median > 0, median, fallback)
 
 
+# "auto" takes the Fourier method from this many points (both PPMs together), about where it was measured to
+# overtake the direct sums of the Numba backend in float64 (about 3000 in float32; docs/scaling.md), and only
+# with a NUFFT library.
+FOURIER_CROSSOVER = 2000
+
+
+def _pair_moments_method(backend, options, sets, xp):
+    """The ``pair_moments`` of ``options.method``: the backend's direct sums, or the Fourier method.
+
+    ``"auto"`` decides on the arrays' shapes alone (no host synchronisation), and
+    falls back to the direct sums when the data would need too large a grid.
+    """
+    if options.method == "direct":
+        return backend.pair_moments
+    transforms = backend.fourier_transforms(options.tol, xp=xp)
+    fourier = functools.partial(_fourier.pair_moments, tol=options.tol, transforms=transforms)
+    if options.method == "fft":
+        return fourier
+    n_points = sum(s.v.shape[0] for s in sets)
+    if isinstance(transforms, Explicit) or n_points < FOURIER_CROSSOVER:
+        return backend.pair_moments
+    return functools.partial(fourier, fallback=backend.pair_moments)
+
+
 class MMDResult(NamedTuple):
     """The MMD (or its root), its gradients with respect to both samples' points (or None), and the
     bandwidth it used (the option's number, or the median rule's 0-d array)."""
@@ -235,13 +323,15 @@ class MMDResult(NamedTuple):
 
 
 def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, with_grad: bool,
-               grad_at_collapsed: bool, xp) -> MMDResult:
+               grad_at_collapsed: bool, xp, mass_square_sums=None) -> MMDResult:
     """MMD (``options.squared`` or its root) of two samples and, with ``with_grad``, its gradients.
 
     ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q, d_lifetime_Q))``, in the dtype
     the backend's moments come in. With ``grad_at_collapsed=False`` the lifetime
     gradient at points of lifetime 0 is 0 (PPM-Reg's VJP discards it), which lets
-    compiled backends skip those points.
+    compiled backends skip those points. ``mass_square_sums`` are the sums of
+    squared masses of the measures when ``P`` and ``Q`` hold only some of their
+    points (:func:`monte_carlo_persistence`): floats, which the unbiased estimator needs.
     """
     p = options.weight_power
     bandwidth = median_bandwidth(P, Q, xp) if options.bandwidth == "median" else options.bandwidth
@@ -253,13 +343,13 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
-        backend, *sets, unbiased=options.unbiased, fill_collapsed=with_grad and grad_at_collapsed and p == 1.0,
-        inv_two_h2=inv_two_h2, xp=xp)
+        _pair_moments_method(backend, options, sets, xp), *sets, unbiased=options.unbiased,
+        fill_collapsed=with_grad and grad_at_collapsed and p == 1.0, inv_two_h2=inv_two_h2, xp=xp)
     dtype = within_p.m0.dtype
     sets = [type(s)(*(xp.astype(a, dtype) for a in s)) for s in sets]
     scale = xp.astype(scale, dtype)
     value, grads = assemble(*sets, within_p, within_q, cross_p, cross_q, inv_h2=xp.astype(inv_h2, dtype),
-                            unbiased=options.unbiased, with_grad=with_grad, xp=xp)
+                            unbiased=options.unbiased, with_grad=with_grad, xp=xp, mass_square_sums=mass_square_sums)
     degree = 2.0 * p
     if not options.squared:
         value, grads = _square_root(value, grads, xp)
@@ -304,11 +394,10 @@ def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generat
     terms, bandwidths = [], []
     upstreams = ([], [])
     for q, weight, n_subsamples in zip(options.dims, options.weights, options.n_subsamples):
-        P, Q = (persistence(backend, cloud, q, xp.asarray(
-                    draw_indices(generator, cloud.array.shape[0], q, n_subsamples, options.replace),
-                    device=cloud.device))
-                for cloud in (cloud_x, cloud_y))
-        result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp)
+        (P, square_p), (Q, square_q) = (monte_carlo_persistence(backend, cloud, q, n_subsamples, options, generator)
+                                        for cloud in (cloud_x, cloud_y))
+        result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp,
+                            mass_square_sums=(square_p, square_q))
         terms.append(xp.astype(result.value, dtype))
         bandwidths.append(xp.asarray(result.bandwidth, dtype=dtype, device=cloud_x.device))
         if with_grad:

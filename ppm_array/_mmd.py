@@ -41,7 +41,8 @@ def _finite_result(value, xp):
                          "(the MMD of c z with bandwidth c h is c^(2 weight_power) times that of z with h)")
 
 
-def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backend="auto", check_finite=True):
+def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10, backend="auto",
+        check_finite=True):
     """Kernel MMD between two persistence samples.
 
     With ``k(z1, z2) = w(l1) w(l2) exp(-|z1 - z2|^2 / (2 h^2))``, ``z = (birth,
@@ -67,6 +68,21 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backe
         by ``s (s - 1)`` instead of ``s^2`` for equal masses); unbiased.
     squared : bool, default True
         ``True`` returns ``MMD^2``; ``False`` returns ``sqrt(max(MMD^2, 0))``.
+    method : {"auto", "direct", "fft"}, default "auto"
+        ``"direct"`` sums the kernel over every pair of points (``O(s^2)``, exact
+        to rounding). ``"fft"`` goes through the Gaussian's Fourier transform on a
+        frequency grid sized by ``tol``, the bandwidth and the points' range
+        (``O(s log s)``; ``docs/math.md``), with non-uniform FFTs from FINUFFT (NumPy,
+        the ``fft`` extra), cuFINUFFT (CuPy) or, without them, an explicit sum over
+        the grid. ``"auto"`` takes the Fourier method from 2000 points (both samples
+        together, where it was measured to be faster: ``docs/scaling.md``) when a
+        NUFFT library is installed, and the direct sum below that or when the grid
+        would be too large; ``"fft"`` refuses such a grid with a ``ValueError``.
+    tol : float in [1e-12, 1), default 1e-10
+        The Fourier method's error: the value within ``tol * S^2``, ``S = sum a_i
+        w(l_i) + sum b_j w(l'_j)`` (the scale at which the direct sum rounds too),
+        and the gradients within ``tol`` times their scale (``docs/math.md``): a
+        relative error of ``tol`` where the terms do not cancel. Ignored by ``"direct"``.
     backend : {"auto", "array_api", "numba"}
     check_finite : bool, default True
         Refuse non-finite points and negative masses or lifetimes, and a value
@@ -85,7 +101,8 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backe
     True
     """
     P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
-                                          dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared))
+                                                 dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared,
+                                                      method=method, tol=tol))
     with np.errstate(over="ignore"):  # an overflowing value is refused below
         value = _core.kernel_mmd(backend, P, Q, options, with_grad=False, grad_at_collapsed=True, xp=xp).value
         value = xp.asarray(cast(value, dtype, xp))
@@ -94,8 +111,8 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backe
     return value
 
 
-def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, backend="auto",
-                       check_finite=True):
+def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10,
+                       backend="auto", check_finite=True):
     """:func:`mmd` and its gradients with respect to the points of ``P`` and ``Q``.
 
     The masses are constants. The gradient with respect to a lifetime of 0 is
@@ -118,7 +135,8 @@ def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squa
     ((64,), (64,))
     """
     P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
-                                          dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared))
+                                                 dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared,
+                                                      method=method, tol=tol))
     with np.errstate(over="ignore"):  # an overflowing result is refused below
         value, grads, _ = _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
         value = xp.asarray(cast(value, dtype, xp))

@@ -55,10 +55,6 @@ def point_set(birth, lifetime, mass, weight_power: float) -> PointSet:
                     weight_power * lifetime ** (weight_power - 1))
 
 
-def _within_scale(points: PointSet, unbiased: bool, xp):
-    return 1.0 / (1.0 - xp.sum(points.mass * points.mass)) if unbiased else 1.0
-
-
 def _gradient(points: PointSet, within: Moments, cross, scale, unbiased: bool, inv_h2):
     diagonal = 0.0 if unbiased else points.v
     net = within if cross is None else Moments(*(scale * w - c for w, c in zip(within, cross)))
@@ -68,15 +64,21 @@ def _gradient(points: PointSet, within: Moments, cross, scale, unbiased: bool, i
 
 
 def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cross_p, cross_q,
-             *, inv_h2, unbiased: bool, with_grad: bool, xp):
+             *, inv_h2, unbiased: bool, with_grad: bool, xp, mass_square_sums=None):
     """``(MMD^2, grads)`` from the four moment sets; ``grads`` is ``((d_birth_P, d_lifetime_P), (..Q..))`` or None.
 
     ``cross_p`` are the moments of ``P``'s points against ``Q`` and ``cross_q`` of
     ``Q``'s points against ``P``; both None when they are already subtracted from the
     within-moments (the V-statistic's signed union). With ``unbiased`` the
-    within-sums drop ``i = j`` and are divided by ``1 - sum a_i^2``.
+    within-sums drop ``i = j`` and are divided by ``1 - sum a_i^2``, the sum over all
+    points of the measure: ``mass_square_sums`` (one per set) when ``P`` and ``Q``
+    hold only the points with a weight, by default the sums over their masses.
     """
-    scale_p, scale_q = _within_scale(P, unbiased, xp), _within_scale(Q, unbiased, xp)
+    scale_p = scale_q = 1.0
+    if unbiased:
+        if mass_square_sums is None:
+            mass_square_sums = [xp.sum(S.mass * S.mass) for S in (P, Q)]
+        scale_p, scale_q = (1.0 / (1.0 - total) for total in mass_square_sums)
     diagonal = 0.0 if unbiased else 1.0
     value = (
         scale_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v))

@@ -14,25 +14,45 @@ from typing import NamedTuple
 
 from . import _validation as v
 
-__all__ = ["MMDOptions", "RegularizerOptions"]
+__all__ = ["METHODS", "MMDOptions", "RegularizerOptions"]
+
+
+METHODS = ("auto", "direct", "fft")
 
 
 class MMDOptions(NamedTuple):
-    """Validated kernel and estimator options of the MMD."""
+    """Validated kernel, estimator and method options of the MMD."""
 
     bandwidth: float
     weight_power: float
     unbiased: bool
     squared: bool
+    method: str
+    tol: float
 
     @classmethod
-    def check(cls, *, bandwidth, weight_power=1.0, estimator="v", squared=True) -> "MMDOptions":
+    def check(cls, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto",
+              tol=1e-10) -> "MMDOptions":
         return cls(
             v.check_bandwidth(bandwidth),
             v.check_weight_power(weight_power),
             v.check_estimator(estimator) == "u",
             v.check_bool(squared, "squared"),
+            v.check_choice(method, "method", METHODS),
+            _check_tol(tol),
         )
+
+
+# Below this, float64 rounding in the transforms, not tol, sets the Fourier method's error.
+SMALLEST_TOL = 1e-12
+
+
+def _check_tol(tol) -> float:
+    tol = v.check_positive_real(tol, "tol")
+    if not SMALLEST_TOL <= tol < 1:
+        raise ValueError(f"tol must lie in [{SMALLEST_TOL:g}, 1) (float64 rounding limits the Fourier method's "
+                         f"error to about 1e-13 relative); got {tol}")
+    return tol
 
 
 def _per_dimension_subsamples(n_subsamples, dims: tuple) -> tuple:
@@ -61,12 +81,12 @@ class RegularizerOptions(NamedTuple):
 
     @classmethod
     def check(cls, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, replace=True, weight_power=1.0,
-              estimator="v", squared=True, backend="auto", check_finite=True,
+              estimator="v", squared=True, method="auto", tol=1e-10, backend="auto", check_finite=True,
               return_terms=False) -> "RegularizerOptions":
         """Validate every option; the keyword defaults here are the library's defaults."""
         dims, weights = v.check_dims_and_weights(dims, weights)
         mmd_options = MMDOptions.check(bandwidth=bandwidth, weight_power=weight_power, estimator=estimator,
-                                       squared=squared)
+                                       squared=squared, method=method, tol=tol)
         n_subsamples = _per_dimension_subsamples(n_subsamples, dims)
         if mmd_options.unbiased and min(n_subsamples) < 2:
             raise ValueError(f"estimator='u' needs n_subsamples >= 2; got {min(n_subsamples)}")

@@ -74,7 +74,8 @@ def _check_representable(value, gradients, weight_power: float, dtype, xp) -> No
 
 
 def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None, replace=True,
-            weight_power=1.0, estimator="v", squared=True, backend="auto", check_finite=True, return_terms=False):
+            weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10, backend="auto",
+            check_finite=True, return_terms=False):
     """PPM-Reg: ``T(X, Y) = sum_{q in dims} lambda_q MMD^2(PPM_q(X), PPM_q(Y))``.
 
     For each ``q`` in ``dims``, ``n_subsamples`` subsamples of ``2q + 2`` points
@@ -101,7 +102,7 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
         ``dims`` (features of ``q >= 1`` are rarer, so larger ``s`` pays there).
     rng : None, int or numpy.random.Generator
     replace : bool, default True
-    weight_power, estimator, squared :
+    weight_power, estimator, squared, method, tol :
         As in :func:`mmd`.
     backend : {"auto", "array_api", "numba"}
     check_finite : bool, default True
@@ -127,14 +128,14 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
     """
     options = RegularizerOptions.check(bandwidth=bandwidth, dims=dims, weights=weights, n_subsamples=n_subsamples,
                                        replace=replace, weight_power=weight_power, estimator=estimator,
-                                       squared=squared, backend=backend, check_finite=check_finite,
-                                       return_terms=return_terms)
+                                       squared=squared, method=method, tol=tol, backend=backend,
+                                       check_finite=check_finite, return_terms=return_terms)
     return evaluate(X, Y, options, rng, with_grad=False)
 
 
 def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None,
-                           replace=True, weight_power=1.0, estimator="v", squared=True, backend="auto",
-                           check_finite=True, return_terms=False):
+                           replace=True, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10,
+                           backend="auto", check_finite=True, return_terms=False):
     """:func:`ppm_reg` and its gradients with respect to ``X`` and ``Y``.
 
     The same ``rng`` draws the same subsamples as :func:`ppm_reg`, so the value
@@ -159,6 +160,6 @@ def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subs
     """
     options = RegularizerOptions.check(bandwidth=bandwidth, dims=dims, weights=weights, n_subsamples=n_subsamples,
                                        replace=replace, weight_power=weight_power, estimator=estimator,
-                                       squared=squared, backend=backend, check_finite=check_finite,
-                                       return_terms=return_terms)
+                                       squared=squared, method=method, tol=tol, backend=backend,
+                                       check_finite=check_finite, return_terms=return_terms)
     return evaluate(X, Y, options, rng, with_grad=True)

@@ -34,6 +34,8 @@ def segment_sum(targets, values, n_rows: int, *, xp):
     """
     n = targets.shape[0]
     device = device_of(values)
+    if n == 0:
+        return xp.zeros((n_rows, values.shape[1]), dtype=values.dtype, device=device)
     order = xp.argsort(targets, stable=True)
     keys = xp.take(targets, order)
     running = xp.take(values, order, axis=0)

@@ -111,3 +111,13 @@ def test_data_space_against_a_latent_space():
     expected = core(X, Z, key, bandwidth=0.8)
     np.testing.assert_allclose(np.asarray(grads[0]), expected[1], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(grads[1]), expected[2], rtol=1e-12)
+
+
+def test_method_tol_and_per_dimension_subsamples_reach_the_core():
+    X, Y = clouds()
+    key = jax.random.key(5)
+    options = {**OPTIONS, "n_subsamples": (2500, 4000), "method": "fft", "tol": 1e-6}
+    value, grad_x = jax.value_and_grad(paj.ppm_reg)(jnp.asarray(X), jnp.asarray(Y), key, **options)
+    expected = core(X, Y, key, n_subsamples=(2500, 4000), method="fft", tol=1e-6)
+    assert float(value) == float(expected[0])
+    np.testing.assert_array_equal(np.asarray(grad_x), expected[1])

@@ -141,18 +141,24 @@ def test_median_bandwidth_falls_back_to_the_scale_where_most_features_coincide()
     assert median != pytest.approx(float(pa.mmd(P, Q, bandwidth=0.5)), rel=1e-3)
 
 
-@pytest.mark.parametrize("bandwidth", [0.3, "median"])
-def test_terms_are_the_per_dimension_mmds(backend, bandwidth):
+@pytest.mark.parametrize("bandwidth, n_subsamples", [(0.3, 300), ("median", 300), (0.3, 4000)])
+def test_terms_are_the_per_dimension_mmds(backend, bandwidth, n_subsamples):
+    """The terms of PPM-Reg are MMDs of principal persistence measures drawn in order.
+
+    From ``s >= N^2`` (4000 here) PPM-Reg merges the repeated pairs of a ``q = 0``
+    draw: the same measure as ``principal_persistence``'s ``s`` points.
+    """
     from builders import blob_and_circle
 
     X, Y = blob_and_circle(60, 50, seed=1, noise=0.05)
-    options = dict(bandwidth=bandwidth, dims=(0, 1), weights=(2.0, 30.0), n_subsamples=300, backend=backend)
+    options = dict(bandwidth=bandwidth, dims=(0, 1), weights=(2.0, 30.0), n_subsamples=n_subsamples,
+                   backend=backend)
     value, grad_x, grad_y, terms = pa.ppm_reg_value_and_grad(X, Y, rng=3, return_terms=True, **options)
     assert float(pa.ppm_reg(X, Y, rng=3, **options)) == float(value)
     generator = np.random.default_rng(3)
     for k, q in enumerate((0, 1)):
-        P = pa.principal_persistence(X, q, n_subsamples=300, rng=generator, backend=backend)
-        Q = pa.principal_persistence(Y, q, n_subsamples=300, rng=generator, backend=backend)
+        P = pa.principal_persistence(X, q, n_subsamples=n_subsamples, rng=generator, backend=backend)
+        Q = pa.principal_persistence(Y, q, n_subsamples=n_subsamples, rng=generator, backend=backend)
         h = terms.bandwidth[k]
         if bandwidth != "median":
             assert h == bandwidth

@@ -64,3 +64,11 @@ def test_segment_sum_with_repeated_indices_in_every_namespace(xp):
     got = segment_sum(xp.asarray(targets), xp.asarray(values), 9, xp=namespace)
     np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-13, atol=1e-13)
     assert np.all(to_numpy(got)[7:] == 0)
+
+
+def test_segment_sum_of_nothing_is_zero_in_every_namespace(xp):
+    """PPM-Reg scatters no edges when no subsample of a cloud has a feature."""
+    namespace = array_namespace(xp.asarray(np.zeros(1)))
+    targets = xp.asarray(np.zeros(0, dtype=np.int64))
+    got = segment_sum(targets, xp.asarray(np.zeros((0, 2))), 4, xp=namespace)
+    np.testing.assert_array_equal(to_numpy(got), np.zeros((4, 2)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -46,6 +47,42 @@ def test_persistence_and_vjp_equal_reference(case):
     grad_ref = pa.persistence_vjp(X, ref, *upstream, backend="array_api")
     grad_fast = pa.persistence_vjp(X, ref, *upstream, backend="numba")
     np.testing.assert_allclose(grad_fast, grad_ref, rtol=1e-12, atol=1e-12 * max(np.abs(grad_ref).max(), 1e-300))
+
+
+@given(case=cloud_and_indices(), threads=st.sampled_from([1, 2]))
+def test_feature_persistence_is_persistence_of_the_rows_with_a_feature(case, threads):
+    """Both backends' ``feature_persistence``: the compacting kernel (chunks that each write their features
+    from their first row on) against a selection of the full result."""
+    X, q, indices = case
+    full = array_api.persistence(X, indices, q, xp=np)
+    rows = np.flatnonzero(full[1] > 0)
+    for module in (array_api, numba_cpu):
+        numba.set_num_threads(threads)
+        try:
+            got = module.feature_persistence(X, indices, q, xp=np)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        np.testing.assert_array_equal(got[4], rows)
+        scale = max(float(np.abs(X).max()), 1e-300)
+        for got_field, want in zip(got[:2], full[:2]):
+            np.testing.assert_allclose(got_field, want[rows], rtol=1e-12, atol=1e-13 * scale)
+        for got_edges, want in zip(got[2:4], full[2:4]):
+            np.testing.assert_allclose(edge_lengths(X, got_edges), edge_lengths(X, want[rows]), rtol=1e-12,
+                                       atol=1e-13 * scale)
+
+
+def test_feature_persistence_of_many_subsamples_in_chunks():
+    """10^5 subsamples of q = 1 (a few percent with a feature) across all chunks of the kernel."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    indices = rng.integers(0, 300, size=(10**5, 4))
+    full = numba_cpu.persistence(X, indices, 1, xp=np)
+    rows = np.flatnonzero(full[1] > 0)
+    got = numba_cpu.feature_persistence(X, indices, 1, xp=np)
+    assert 0 < rows.size < indices.shape[0] // 10
+    np.testing.assert_array_equal(got[4], rows)
+    for got_field, want in zip(got[:4], full):
+        np.testing.assert_array_equal(got_field, want[rows])
 
 
 @st.composite

@@ -63,7 +63,7 @@ def kernel_mmd(backend, P, Q, estimator, xp, threads_per_block=None):
         pair_moments = backend.pair_moments
         backend = type("Backend", (), {"pair_moments": staticmethod(
             lambda *a, **k: pair_moments(*a, threads_per_block=threads_per_block, **k))})
-    options = _options.MMDOptions.check(bandwidth=0.3, estimator=estimator)
+    options = _options.MMDOptions.check(bandwidth=0.3, estimator=estimator, method="direct")
     return _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)[:2]
 
 

@@ -240,3 +240,17 @@ def test_autoencoder_example_runs():
     assert [r["weight"] for r in results] == [0.0, 10.0]
     assert all(np.isfinite(r["reconstruction"]) and r["first"] >= r["second"] >= 0 for r in results)
     assert results[1]["terms"] is not None and len(results[1]["terms"]) == 2
+
+
+@pytest.mark.parametrize("method", ["fft", "direct"])
+def test_method_tol_and_per_dimension_subsamples_reach_the_core(method):
+    X, Y = clouds()
+    options = {**OPTIONS, "n_subsamples": (2500, 4000), "method": method, "tol": 1e-6}
+    value, grad_x, _ = pa.ppm_reg_value_and_grad(X, Y, **options)
+    Xt = torch.tensor(X, requires_grad=True)
+    loss = pat.ppm_reg(Xt, torch.tensor(Y), **options)
+    loss.backward()
+    assert float(loss.detach()) == float(value)
+    np.testing.assert_array_equal(Xt.grad.numpy(), grad_x)
+    module = pat.PPMReg(**{k: v for k, v in options.items() if k != "rng"}, seed=4)
+    assert float(module(torch.tensor(X), torch.tensor(Y))) == float(value)

@@ -1,11 +1,22 @@
-"""Backends: the three kernels that differ between array libraries and devices.
+"""Backends: the kernels that differ between array libraries and devices.
 
 Everything else (drawing subsamples, the VJP rule, the MMD's weights, scaling
 and assembly) is written once in :mod:`ppm_array._core`. A backend is a module
-with these functions, all taking the namespace ``xp`` of their arrays:
+with one constant and these functions, all taking the namespace ``xp`` of their arrays:
+
+``DROPS_COLLAPSED: bool``
+    Whether PPM-Reg drops the subsamples without a feature (lifetime 0, weight 0)
+    before the MMD, with ``feature_persistence``. Selecting them is a data-dependent
+    shape, a host synchronisation on a GPU: the CUDA backend's kernels skip those
+    points instead.
+``feature_persistence(X, indices, q, *, xp) -> (birth, lifetime, birth_edge, death_edge, rows)``
+    Where ``DROPS_COLLAPSED``: ``persistence`` of the rows of ``indices`` whose
+    lifetime is positive, in order, and those rows' numbers (int64).
 
 ``all_finite(X, *, xp) -> bool``
     Whether every value of the array ``X`` is finite (the boundary's NaN/inf check).
+``fourier_transforms(tol, *, xp)``
+    The non-uniform FFTs of the Fourier method at precision ``tol`` (:mod:`._nufft`).
 ``persistence(X, indices, q, *, xp) -> (birth, lifetime, birth_edge, death_edge)``
     Closed-form ``PH_q`` of each row of the ``(s, 2q + 2)`` int64 ``indices``:
     ``birth`` and ``lifetime`` in ``X``'s dtype, the critical edges as int64 ``(s, 2)``.

@@ -58,67 +58,120 @@ def build(jit) -> SimpleNamespace:
             return 0.0
         return scaled_norm(X, a, b, scale) * scale
 
+    # No branch below depends on the data: values by min/max and indices by arithmetic on 0/1 flags. On
+    # random data a branch per comparison is mispredicted about half the time, and on a GPU it diverges the
+    # warp. Measured on 2 cores, 10^6 subsamples of q = 1: 11.5 ms, against 40 ms with a branch per
+    # comparison and every distance computed twice.
+
+    @jit
+    def insert_edge(f1, j1, f2, j2, length, j):
+        """The longest ``(f1, j1)`` and second-longest ``(f2, j2)`` edges of an entry after edge ``(length, j)``
+        joins them: the order of a stable sort, ties to the earlier edge."""
+        longer, second = int(length > f1), int(length > f2)
+        j2 = longer * j1 + (1 - longer) * (second * j + (1 - second) * j2)
+        j1 = longer * j + (1 - longer) * j1
+        return max(f1, length), j1, max(f2, min(f1, length)), j2
+
+    @jit
+    def fold_entry(t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2):
+        """The critical edges ``(t_b, i_b, j_b, t_d, i_d, j_d)`` after entry ``i`` with its top two edges:
+        birth at the largest second-longest edge, death at the smallest longest edge, ties to the lower ``i``."""
+        later, earlier = int(f2 > t_birth), int(f1 < t_death)
+        return (max(t_birth, f2), later * i + (1 - later) * i_birth, later * j2 + (1 - later) * j_birth,
+                min(t_death, f1), earlier * i + (1 - earlier) * i_death, earlier * j1 + (1 - earlier) * j_death)
+
+    @jit
+    def in_safe_range(length):
+        return (length == 0.0) | ((_SAFE_LOW < length) & (length < _SAFE_HIGH))
+
     @jit
     def critical_edges(X, indices, k, squared):
-        """``(t_b, t_d, i_b, j_b, i_d, j_d, safe)`` of subsample ``k`` (positions within the row).
+        """``(t_b, i_b, j_b, t_d, i_d, j_d, safe)`` of subsample ``k`` (positions within the row).
 
-        With ``squared`` the comparisons run on sums of squares (the same order as
-        the distances, without a square root each) and ``safe`` says whether every
-        sum stayed in the range where that is exact; otherwise on ``distance``.
-        Ties resolve to the lowest index, as in the reference.
+        ``t_b`` is the largest over entries ``i`` of the second-longest edge from
+        ``i``, ``t_d`` the smallest longest edge. With ``squared`` the comparisons
+        run on sums of squares (the same order as the distances, without a square
+        root each) and ``safe`` says whether every sum stayed in the range where
+        that is exact; otherwise on ``distance``. Ties resolve to the lowest index,
+        as in the reference.
         """
         m = indices.shape[1]
-        t_birth, t_death = -1.0, math.inf
-        i_birth = j_birth = i_death = j_death = 0
+        t_birth, i_birth, j_birth, t_death, i_death, j_death = -1.0, 0, 0, math.inf, 0, 0
         safe = True
         for i in range(m):
-            f1 = f2 = -1.0
-            j1 = j2 = 0
+            f1, j1, f2, j2 = -1.0, 0, -1.0, 0
             for j in range(m):
                 if j == i:
                     continue
                 if squared:
                     length = squared_norm(X, indices[k, i], indices[k, j])
-                    safe = safe and (length == 0.0 or _SAFE_LOW < length < _SAFE_HIGH)
+                    safe &= in_safe_range(length)
                 else:
                     length = distance(X, indices[k, i], indices[k, j])
-                if length > f1:
-                    f2, j2 = f1, j1
-                    f1, j1 = length, j
-                elif length > f2:
-                    f2, j2 = length, j
-            if f2 > t_birth:
-                t_birth, i_birth, j_birth = f2, i, j2
-            if f1 < t_death:
-                t_death, i_death, j_death = f1, i, j1
-        return t_birth, t_death, i_birth, j_birth, i_death, j_death, safe
+                f1, j1, f2, j2 = insert_edge(f1, j1, f2, j2, length, j)
+            t_birth, i_birth, j_birth, t_death, i_death, j_death = fold_entry(
+                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2)
+        return t_birth, i_birth, j_birth, t_death, i_death, j_death, safe
 
     @jit
-    def subsample_persistence(X, indices, k, birth, lifetime, birth_edge, death_edge):
-        """Closed-form ``PH_q`` of subsample ``k``, written to row ``k`` of the outputs.
+    def top_two_of_three(a, ja, b, jb, c, jc):
+        """:func:`insert_edge` of three edges, in order of ``j``, into an empty top two."""
+        f1, j1, f2, j2 = insert_edge(-1.0, 0, -1.0, 0, a, ja)
+        f1, j1, f2, j2 = insert_edge(f1, j1, f2, j2, b, jb)
+        return insert_edge(f1, j1, f2, j2, c, jc)
+
+    @jit
+    def critical_edges_of_four(X, indices, k):
+        """:func:`critical_edges` (``squared``) of a four-point subsample (``q = 1``), each of its six edges
+        computed once."""
+        a, b, c, d = indices[k, 0], indices[k, 1], indices[k, 2], indices[k, 3]
+        ab, ac, ad = squared_norm(X, a, b), squared_norm(X, a, c), squared_norm(X, a, d)
+        bc, bd, cd = squared_norm(X, b, c), squared_norm(X, b, d), squared_norm(X, c, d)
+        safe = (in_safe_range(ab) & in_safe_range(ac) & in_safe_range(ad) & in_safe_range(bc) & in_safe_range(bd)
+                & in_safe_range(cd))
+        t_birth, i_birth, j_birth, t_death, i_death, j_death = -1.0, 0, 0, math.inf, 0, 0
+        for i in range(4):  # unrolled: each entry's three edges, in order of j
+            if i == 0:
+                f1, j1, f2, j2 = top_two_of_three(ab, 1, ac, 2, ad, 3)
+            elif i == 1:
+                f1, j1, f2, j2 = top_two_of_three(ab, 0, bc, 2, bd, 3)
+            elif i == 2:
+                f1, j1, f2, j2 = top_two_of_three(ac, 0, bc, 1, cd, 3)
+            else:
+                f1, j1, f2, j2 = top_two_of_three(ad, 0, bd, 1, cd, 2)
+            t_birth, i_birth, j_birth, t_death, i_death, j_death = fold_entry(
+                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2)
+        return t_birth, i_birth, j_birth, t_death, i_death, j_death, safe
+
+    @jit
+    def subsample_persistence(X, indices, k, row, birth, lifetime, birth_edge, death_edge):
+        """Closed-form ``PH_q`` of subsample ``k``, written to row ``row`` of the outputs.
 
         Distances are recomputed rather than stored, so no ``m x m`` buffer is needed.
         """
         m = indices.shape[1]
         if m == 2:
             a, b = indices[k, 0], indices[k, 1]
-            birth[k] = 0.0
-            lifetime[k] = distance(X, a, b)
-            birth_edge[k, 0] = a
-            birth_edge[k, 1] = a
-            death_edge[k, 0] = a
-            death_edge[k, 1] = b
+            birth[row] = 0.0
+            lifetime[row] = distance(X, a, b)
+            birth_edge[row, 0] = a
+            birth_edge[row, 1] = a
+            death_edge[row, 0] = a
+            death_edge[row, 1] = b
             return
-        t_birth, t_death, i_birth, j_birth, i_death, j_death, safe = critical_edges(X, indices, k, True)
+        if m == 4:
+            t_birth, i_birth, j_birth, t_death, i_death, j_death, safe = critical_edges_of_four(X, indices, k)
+        else:
+            t_birth, i_birth, j_birth, t_death, i_death, j_death, safe = critical_edges(X, indices, k, True)
         if safe:
             t_birth, t_death = math.sqrt(t_birth), math.sqrt(t_death)
         else:  # coordinates beyond about 1e145 or differences below 1e-145: the scaled distances
-            t_birth, t_death, i_birth, j_birth, i_death, j_death, safe = critical_edges(X, indices, k, False)
-        birth[k] = t_birth
-        lifetime[k] = max(t_death - t_birth, 0.0)
-        birth_edge[k, 0] = indices[k, i_birth]
-        birth_edge[k, 1] = indices[k, j_birth]
-        death_edge[k, 0] = indices[k, i_death]
-        death_edge[k, 1] = indices[k, j_death]
+            t_birth, i_birth, j_birth, t_death, i_death, j_death, safe = critical_edges(X, indices, k, False)
+        birth[row] = t_birth
+        lifetime[row] = max(t_death - t_birth, 0.0)
+        birth_edge[row, 0] = indices[k, i_birth]
+        birth_edge[row, 1] = indices[k, j_birth]
+        death_edge[row, 0] = indices[k, i_death]
+        death_edge[row, 1] = indices[k, j_death]
 
     return SimpleNamespace(distance=distance, subsample_persistence=subsample_persistence)

@@ -12,11 +12,18 @@ from __future__ import annotations
 from .._namespace import device as device_of
 from .._moments import Moments
 from .._scatter import segment_sum
+from ._nufft import Explicit
 
-__all__ = ["all_finite", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "feature_persistence", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+
+DROPS_COLLAPSED = True
 
 # Rows of the first argument per kernel block: a block holds at most this many pairs.
 _PAIRS_PER_BLOCK = 2**22
+
+
+def fourier_transforms(tol: float, *, xp):
+    return Explicit(xp)
 
 
 def all_finite(X, *, xp) -> bool:
@@ -50,6 +57,12 @@ def _unit_vector(a, b, xp):
 def _take_rows(table, column, xp):
     """``table[k, column[k]]`` for every row ``k``."""
     return xp.take_along_axis(table, column[:, None], axis=1)[:, 0]
+
+
+def feature_persistence(X, indices, q, *, xp):
+    birth, lifetime, birth_edge, death_edge = persistence(X, indices, q, xp=xp)
+    rows = xp.nonzero(lifetime > 0)[0]
+    return tuple(xp.take(a, rows, axis=0) for a in (birth, lifetime, birth_edge, death_edge)) + (rows,)
 
 
 def persistence(X, indices, q, *, xp):
@@ -94,7 +107,7 @@ def pair_moments(A, B, *, same_set, inv_two_h2, xp):
     device = device_of(A.birth)
     block = max(1, _PAIRS_PER_BLOCK // max(1, n_b))
     rows, columns = [], []
-    for start in range(0, n_a, block):
+    for start in range(0, max(n_a, 1), block):  # one empty block when A is empty
         stop = min(start + block, n_a)
         d_birth = A.birth[start:stop, None] - B.birth[None, :]
         d_lifetime = A.lifetime[start:stop, None] - B.lifetime[None, :]

@@ -21,8 +21,11 @@ from numba import cuda, float64
 from .._moments import Moments
 from .._namespace import device as device_of
 from ._kernel_bodies import build
+from ._nufft import Cufinufft, Explicit, available
 
-__all__ = ["all_finite", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+
+DROPS_COLLAPSED = False
 
 THREADS_PER_BLOCK = 128
 # Partner points held in shared memory per tile (3 float64 arrays of this size).
@@ -37,7 +40,7 @@ _distance = _bodies.distance
 def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
     k = cuda.grid(1)
     if k < indices.shape[0]:
-        _subsample_persistence(X, indices, k, birth, lifetime, birth_edge, death_edge)
+        _subsample_persistence(X, indices, k, k, birth, lifetime, birth_edge, death_edge)
 
 
 @cuda.jit
@@ -96,6 +99,11 @@ def moments_kernel(b_a, l_a, b_b, l_b, v_b, exclude_self, inv_two_h2, out):
         out[0, i] = s0
         out[1, i] = sb
         out[2, i] = sl
+
+
+def fourier_transforms(tol: float, *, xp):
+    """cuFINUFFT (the ``cuda`` extra) on CuPy's current stream; the explicit sums without it."""
+    return Cufinufft(tol) if available("cufinufft") else Explicit(xp)
 
 
 def all_finite(X, *, xp) -> bool:

@@ -1,0 +1,207 @@
+"""Kernel moments through the Gaussian's Fourier transform: ``O(s log s)`` instead of ``O(s^2)`` pairs.
+
+The kernel of the MMD is a Gaussian on the persistence points (``D = 1`` when every
+birth is 0, as for ``q = 0``; ``D = 2`` otherwise), and a Gaussian's Fourier transform
+is a Gaussian::
+
+    exp(-|x|^2 / (2 h^2)) = (h^2 / (2 pi))^(D/2) * integral exp(-h^2 |w|^2 / 2) exp(i w . x) dw.
+
+So the potential of a weighted point set, ``U(z) = sum_j c_j k(z - z_j)``, is an
+integral against its characteristic function ``phi(w) = sum_j c_j exp(i w . z_j)``.
+On a uniform grid ``w_k = k dw`` the rectangle rule sums that integral exactly up
+to aliasing: the result is the potential of the kernel made periodic with period
+``L = 2 pi / dw`` (Poisson summation). For data of range ``R`` per axis the grid has
+
+- a period ``L = R + h tau``, so that every periodic copy of the kernel is at least
+  ``h tau`` away from every point;
+- frequencies up to ``|w| = tau / h`` (``M = 2 ceil(tau L / (2 pi h)) + 2`` modes per
+  axis, whatever the number of points).
+
+Relative to the scale ``sum_j |c_j|`` of ``U`` (and ``sum_j |c_j| / h`` of its
+gradient), the nearest copies on both sides of each of the ``D <= 2`` axes change
+``U`` by at most ``2 D exp(-tau^2 / 2)`` and its gradient by ``2 D tau exp(-tau^2 / 2)``;
+the frequencies left out by at most ``D exp(-tau^2 / 2)`` each (Gaussian tails). So
+``tau`` is the smallest with ``2 (2 tau + 1) exp(-tau^2 / 2) <= tol / 2``, and the
+NUFFTs run at a precision of ``tol / 20``: the potentials and their gradients are
+within ``tol`` of their scale, and the MMD within ``tol (sum_P |v| + sum_Q |v|)^2``
+(``docs/math.md``).
+``phi`` on the grid is a type-1 non-uniform FFT of the points, and ``U`` and its
+gradient at the points a type-2 one (the gradient's coefficients are those of ``U``
+times ``i w``). Each of the two truncations, and the NUFFT's own precision, contributes
+at most about ``tol`` times ``sum_i |c_i| sum_j |c_j|`` to any potential: the error is
+relative to the size of the weights, the scale at which the direct sum also rounds.
+
+:func:`pair_moments` returns the moments of :mod:`ppm_array._moments` (``m0 = U``
+without the point's own term, ``mb`` and ``ml`` from the gradient: ``-h^2 dU/db`` and
+``-h^2 dU/dl``), so everything downstream is shared with the direct method. The
+transforms come from the backend (:func:`ppm_array._backends.nufft`): FINUFFT for
+NumPy, cuFINUFFT for CuPy, an explicit sum over the grid in Array-API calls otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from ._moments import Moments
+from ._namespace import device as device_of
+
+__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "pair_moments"]
+
+# Grids beyond this many modes (256 MiB of complex128 coefficients) are refused.
+MAX_MODES = 2**24
+
+
+class Grid(NamedTuple):
+    """A frequency grid: ``modes[a]`` frequencies ``k * spacing[a]`` (``k = -M/2 .. M/2 - 1``) per axis, and
+    the centre that the points are shifted by before the transforms."""
+
+    modes: tuple
+    spacing: tuple
+    centre: tuple
+    bandwidth: float
+
+
+def decay_radius(tol: float) -> float:
+    """The smallest ``tau`` with ``2 (2 tau + 1) exp(-tau^2 / 2) <= tol / 2`` (see the module docstring)."""
+    tau = math.sqrt(2.0 * math.log(1.0 / tol))
+    for _ in range(8):  # a contraction: tau changes by less than 1e-6 after a few steps
+        tau = math.sqrt(2.0 * math.log(4.0 * (2.0 * tau + 1.0) / tol))
+    return tau
+
+
+def design_grid(low: tuple, high: tuple, bandwidth: float, tol: float) -> Grid:
+    """The grid for points in the box ``[low, high]`` (one entry per axis), kernel bandwidth ``h`` and ``tol``.
+
+    Raises ``ValueError`` when the grid would exceed :data:`MAX_MODES` (a range
+    far beyond the bandwidth): use ``method="direct"`` there.
+    """
+    tau = decay_radius(tol)
+    modes, spacing, centre = [], [], []
+    for lo, hi in zip(low, high):
+        period = (hi - lo) + bandwidth * tau
+        modes.append(2 * math.ceil(tau * period / (2.0 * math.pi * bandwidth)) + 2)
+        spacing.append(2.0 * math.pi / period)
+        centre.append(0.5 * (lo + hi))
+    if math.prod(modes) > MAX_MODES:
+        raise ValueError(
+            f"method='fft' needs a grid of {' x '.join(map(str, modes))} frequencies for points spread over "
+            f"{max(h - l for l, h in zip(low, high)):.3g} with bandwidth {bandwidth:.3g} and tol {tol:g}, more than "
+            f"{MAX_MODES}; use method='direct' (or 'auto', which falls back to it)"
+        )
+    return Grid(tuple(modes), tuple(spacing), tuple(centre), bandwidth)
+
+
+def _frequencies(grid: Grid, xp, device):
+    """Per axis, the frequencies ``k * spacing`` of the modes (float64), shaped to broadcast over the grid."""
+    axes = []
+    for axis, (m, dw) in enumerate(zip(grid.modes, grid.spacing)):
+        w = xp.astype(xp.arange(-(m // 2), m - m // 2, device=device), xp.float64) * dw
+        shape = [1] * len(grid.modes)
+        shape[axis] = m
+        axes.append(xp.reshape(w, tuple(shape)))
+    return axes
+
+
+def _coefficient_weights(grid: Grid, frequencies, xp):
+    """``C prod(dw) exp(-h^2 |w|^2 / 2)`` on the grid, 0 on the unpaired mode ``-M/2`` of each axis so that
+    the coefficients of a real potential are exactly Hermitian."""
+    h = grid.bandwidth
+    dimension = len(grid.modes)
+    constant = (h * h / (2.0 * math.pi)) ** (dimension / 2) * math.prod(grid.spacing)
+    squared = sum(w * w for w in frequencies)
+    weights = constant * xp.exp(-0.5 * h * h * squared)
+    for axis, w in enumerate(frequencies):
+        weights = xp.where(w == xp.min(w), xp.zeros_like(weights), weights)
+    return weights
+
+
+def _angles(points, grid: Grid, xp):
+    """The points' coordinates as angles ``(z - centre) * spacing`` in ``[-pi, pi]``, one array per axis."""
+    return tuple((coordinate - c) * dw for coordinate, c, dw in zip(points, grid.centre, grid.spacing))
+
+
+def _potentials(transforms, characteristic, weights, frequencies, targets, grid: Grid, xp):
+    """``U`` and its gradient (one array per axis) at ``targets`` from a set's characteristic function."""
+    coefficients = xp.astype(weights, xp.complex128) * xp.conj(characteristic)
+    derivatives = [1j * xp.astype(w, xp.complex128) * coefficients for w in frequencies]  # d/dz_a: times i w_a
+    # U and each dU/dz_a are real: two of them share one complex transform, U + i dU/dz_0.
+    packed = [coefficients + 1j * derivatives[0]]
+    if len(frequencies) == 2:
+        packed.append(derivatives[1])
+    values = transforms.type2(_angles(targets, grid, xp), xp.stack(packed))
+    potential, gradient = xp.real(values[0, :]), [xp.imag(values[0, :])]
+    if len(frequencies) == 2:
+        gradient.append(xp.real(values[1, :]))
+    return potential, gradient
+
+
+def _moments(potential, gradient, h2: float, planar: bool, self_weight, xp) -> Moments:
+    m0 = potential if self_weight is None else potential - self_weight
+    if planar:
+        return Moments(m0, -h2 * gradient[0], -h2 * gradient[1])
+    return Moments(m0, xp.zeros_like(m0), -h2 * gradient[0])
+
+
+def _alive(S, xp):
+    """The (increasing) indices of the points with nonzero weight, None if all have one; those points in float64."""
+    alive = xp.nonzero(S.v != 0)[0]
+    if alive.shape[0] == S.v.shape[0]:
+        return None, type(S)(*(xp.astype(a, xp.float64) for a in S))
+    return alive, type(S)(*(xp.astype(xp.take(a, alive), xp.float64) for a in S))
+
+
+def _expand(alive, moments: Moments, n: int, xp) -> Moments:
+    """Moments of all ``n`` points from those of the alive ones (0 elsewhere)."""
+    if alive is None:
+        return moments
+    rows = xp.arange(n, dtype=alive.dtype, device=device_of(alive))
+    position = xp.clip(xp.searchsorted(alive, rows), 0, alive.shape[0] - 1)
+    present = xp.take(alive, position) == rows
+    return Moments(*(xp.where(present, xp.take(m, position), xp.zeros_like(xp.take(m, position))) for m in moments))
+
+
+def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp, fallback=None):
+    """The contract of a backend's ``pair_moments`` (:mod:`ppm_array._backends`), by the Fourier method.
+
+    Moments in float64; points with ``v == 0`` are left out of the transforms (their
+    moments are 0, as the contract allows). Reads the points' range and the
+    bandwidth back to the host, and selects the points with a weight (a
+    data-dependent shape): host synchronisations on a GPU. Where the grid would
+    exceed :data:`MAX_MODES`, ``fallback`` (another ``pair_moments``) computes
+    the moments instead; without one, ``ValueError``.
+    """
+    full_sets = (A,) if same_set else (A, B)
+    compact = [_alive(S, xp) for S in full_sets]
+    sets = [points for _, points in compact]
+    empty = [xp.zeros((S.v.shape[0],), dtype=xp.float64, device=device_of(S.v)) for S in full_sets]
+    if any(points.v.shape[0] == 0 for points in sets):  # nothing to pair with: every moment is 0
+        moments = [Moments(e, e, e) for e in empty]
+        return (moments[0], moments[0]) if same_set else tuple(moments)
+    planar = any(bool(xp.any(points.birth != 0)) for points in sets)
+    coordinates = [((points.birth, points.lifetime) if planar else (points.lifetime,)) for points in sets]
+    axes = range(len(coordinates[0]))
+    low = tuple(min(float(xp.min(c[a])) for c in coordinates) for a in axes)
+    high = tuple(max(float(xp.max(c[a])) for c in coordinates) for a in axes)
+    h2 = 1.0 / (2.0 * float(inv_two_h2))
+    try:
+        grid = design_grid(low, high, math.sqrt(h2), tol)
+    except ValueError:
+        if fallback is None:
+            raise
+        return fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
+    frequencies = _frequencies(grid, xp, device_of(A.v))
+    weights = _coefficient_weights(grid, frequencies, xp)
+    characteristics = [transforms.type1(_angles(c, grid, xp), points.v, grid.modes)
+                       for c, points in zip(coordinates, sets)]
+    if same_set:
+        potential, gradient = _potentials(transforms, characteristics[0], weights, frequencies, coordinates[0], grid, xp)
+        moments = _expand(compact[0][0], _moments(potential, gradient, h2, planar, sets[0].v, xp), A.v.shape[0], xp)
+        return moments, moments
+    results = []
+    for source, target in ((1, 0), (0, 1)):  # A against B's characteristic function, then B against A's
+        potential, gradient = _potentials(transforms, characteristics[source], weights, frequencies,
+                                          coordinates[target], grid, xp)
+        results.append(_expand(compact[target][0], _moments(potential, gradient, h2, planar, None, xp),
+                               full_sets[target].v.shape[0], xp))
+    return tuple(results)

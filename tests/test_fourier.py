@@ -1,0 +1,240 @@
+"""The Fourier method (``method="fft"``) against the direct sums, which stay the oracle.
+
+The error bound of ``docs/math.md``: the MMD within ``tol * S^2`` and each sample's
+gradient within ``tol * G`` of the direct sums, where ``S`` is the total weight
+``sum |v|`` of both samples and ``G = 2 S |mass |w'| + 2 |v| / h|`` (the scale of
+the gradient's terms), each divided by ``1 - sum a^2`` for the unbiased estimator.
+Where nothing cancels (most inputs) this is a relative error of about ``tol``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builders import blob_and_circle, hand_sample
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ppm_array as pa
+from ppm_array import _core
+from ppm_array._backends import _nufft
+from ppm_array._fourier import MAX_MODES, decay_radius, design_grid
+from ppm_array._namespace import to_numpy
+
+TOLS = (1e-3, 1e-6, 1e-10)
+
+
+def draw_points(rng, n: int, layout: str, spread: float, planar: bool, collapsed: float):
+    """``(birth, lifetime)`` of ``n`` points: ``spread`` is the range over the bandwidth 1."""
+    if layout == "ties":  # a few distinct points, each repeated
+        distinct = rng.uniform(0, spread, size=(2, max(1, n // 5)))
+        points = distinct[:, rng.integers(0, distinct.shape[1], n)]
+    elif layout == "clustered":  # two tight clusters far apart
+        centres = rng.uniform(0, spread, size=(2, 2))
+        points = centres[:, rng.integers(0, 2, n)] + 0.01 * rng.normal(size=(2, n))
+    else:
+        points = rng.uniform(0, spread, size=(2, n))
+    birth, lifetime = np.abs(points[0]) * planar, np.abs(points[1])
+    lifetime[rng.random(n) < collapsed] = 0.0
+    return birth, lifetime
+
+
+@st.composite
+def sample_pairs(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    layout = draw(st.sampled_from(["uniform", "clustered", "ties"]))
+    spread = 10.0 ** draw(st.floats(-2.0, 3.0))
+    planar, collapsed = draw(st.booleans()), draw(st.sampled_from([0.0, 0.3]))
+    samples = []
+    for n in (draw(st.integers(2, 300)), draw(st.integers(2, 300))):
+        mass = rng.dirichlet(np.ones(n)) if draw(st.booleans()) else None
+        samples.append(hand_sample(*draw_points(rng, n, layout, spread, planar, collapsed), mass))
+    return samples
+
+
+def error_scales(P, Q, bandwidth: float, weight_power: float, unbiased: bool):
+    """``(S^2, G_P, G_Q)`` of the module docstring."""
+    weights = [S.mass * S.lifetime**weight_power for S in (P, Q)]
+    total = sum(np.sum(np.abs(v)) for v in weights)
+    factors = [1.0 / (1.0 - np.sum(S.mass**2)) if unbiased else 1.0 for S in (P, Q)]
+    gradients = []
+    for S, v, factor in zip((P, Q), weights, factors):
+        slope = np.where(S.lifetime > 0, weight_power * S.lifetime ** (weight_power - 1), weight_power == 1.0)
+        gradients.append(2.0 * total * factor * np.linalg.norm(S.mass * slope + 2.0 * np.abs(v) / bandwidth))
+    return total * total * max(factors), *gradients
+
+
+def assert_within_bound(P, Q, tol, *, bandwidth=1.0, weight_power=1.0, estimator="v", backend="numba",
+                        slack=1.0, to_host=np.asarray):
+    options = dict(bandwidth=bandwidth, weight_power=weight_power, estimator=estimator, backend=backend)
+    direct = pa.mmd_value_and_grad(P, Q, method="direct", **options)
+    fourier = pa.mmd_value_and_grad(P, Q, method="fft", tol=tol, **options)
+    value_scale, *grad_scales = error_scales(*(host_sample(S, to_host) for S in (P, Q)), bandwidth, weight_power,
+                                             estimator == "u")
+    assert abs(float(fourier[0]) - float(direct[0])) <= slack * tol * value_scale
+    for got, want, scale in zip(fourier[1:], direct[1:], grad_scales):
+        difference = np.concatenate([to_host(g) - to_host(w) for g, w in zip(got, want)])
+        assert np.linalg.norm(difference) <= slack * tol * scale
+
+
+def host_sample(S, to_host):
+    return S._replace(**{name: to_host(getattr(S, name)) for name in ("birth", "lifetime", "mass")})
+
+
+@given(samples=sample_pairs(), tol=st.sampled_from(TOLS), estimator=st.sampled_from(["v", "u"]),
+       weight_power=st.sampled_from([1.0, 2.5]))
+def test_fft_equals_direct_within_tol(samples, tol, estimator, weight_power):
+    assert_within_bound(*samples, tol, estimator=estimator, weight_power=weight_power)
+
+
+def test_fft_relative_error_where_nothing_cancels():
+    """Two different samples, range 300 bandwidths: the value and each gradient to ``tol`` relative."""
+    rng = np.random.default_rng(3)
+    P = hand_sample(*draw_points(rng, 2000, "uniform", 300.0, True, 0.0))
+    Q = hand_sample(*draw_points(rng, 1500, "uniform", 200.0, True, 0.0))
+    direct = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="direct")
+    for tol in TOLS:
+        fourier = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="fft", tol=tol)
+        assert abs(fourier[0] - direct[0]) <= tol * abs(direct[0])
+        for got, want in zip(fourier[1:], direct[1:]):
+            assert np.linalg.norm(np.stack(got) - np.stack(want)) <= tol * np.linalg.norm(np.stack(want))
+
+
+@pytest.mark.parametrize("estimator", ["v", "u"])
+def test_fft_root_equals_direct_root(estimator):
+    """``squared=False``: the root of the same MMD (P and Q apart, so the root is well conditioned)."""
+    rng = np.random.default_rng(4)
+    P = hand_sample(*draw_points(rng, 400, "clustered", 30.0, True, 0.3))
+    Q = hand_sample(*draw_points(rng, 300, "uniform", 30.0, True, 0.3))
+    options = dict(bandwidth=2.0, estimator=estimator, squared=False)
+    direct = pa.mmd_value_and_grad(P, Q, method="direct", **options)
+    fourier = pa.mmd_value_and_grad(P, Q, method="fft", tol=1e-10, **options)
+    assert fourier[0] == pytest.approx(direct[0], rel=1e-9)
+    for got, want in zip(fourier[1:], direct[1:]):
+        np.testing.assert_allclose(np.stack(got), np.stack(want), rtol=0, atol=1e-9 * np.abs(np.stack(want)).max())
+
+
+@pytest.mark.parametrize("q", [0, 1, 2])
+def test_fft_on_exact_ppms_with_masses(q):
+    X, Y = blob_and_circle(9, 8, seed=2, noise=0.05)
+    P, Q = pa.exact_principal_persistence(X, q), pa.exact_principal_persistence(Y, q)
+    assert_within_bound(P, Q, 1e-8, bandwidth=0.2)
+
+
+def test_float32_within_float32s_own_error():
+    rng = np.random.default_rng(5)
+    P = hand_sample(*draw_points(rng, 500, "uniform", 20.0, True, 0.3))
+    Q = hand_sample(*draw_points(rng, 400, "clustered", 20.0, True, 0.3))
+    single = [S._replace(**{k: getattr(S, k).astype(np.float32) for k in ("birth", "lifetime", "mass")}) for S in (P, Q)]
+    oracle = [S._replace(**{k: getattr(S, k).astype(np.float64) for k in ("birth", "lifetime", "mass")}) for S in single]
+    value_scale, *grad_scales = error_scales(*oracle, 1.0, 1.0, False)
+    truth = pa.mmd_value_and_grad(*oracle, bandwidth=1.0, method="direct")
+    for method in ("fft", "direct"):
+        got = pa.mmd_value_and_grad(*single, bandwidth=1.0, method=method)
+        assert got[0].dtype == np.float32 and got[1][0].dtype == np.float32
+        assert abs(float(got[0]) - truth[0]) <= 1e-5 * value_scale
+        for grads, want, scale in zip(got[1:], truth[1:], grad_scales):
+            assert np.linalg.norm(np.stack(grads) - np.stack(want)) <= 1e-5 * scale
+
+
+def test_fft_in_every_namespace(xp):
+    """The explicit sums over the grid in Array-API calls (no NUFFT library) in each namespace."""
+    rng = np.random.default_rng(6)
+    samples = [hand_sample(*draw_points(rng, n, "uniform", 20.0, True, 0.3)) for n in (40, 30)]
+    moved = [S._replace(**{k: xp.asarray(getattr(S, k)) for k in ("birth", "lifetime", "mass", "birth_edge",
+                                                                   "death_edge")}) for S in samples]
+    assert_within_bound(*moved, 1e-8, backend="array_api", to_host=to_numpy)
+
+
+def test_explicit_sums_are_the_transforms():
+    """Type 1 and type 2 of the explicit sums, against the definitions written out point by point."""
+    rng = np.random.default_rng(7)
+    angles = (rng.uniform(-np.pi, np.pi, 7), rng.uniform(-np.pi, np.pi, 7))
+    strengths, modes = rng.normal(size=7), (6, 5)
+    k = [np.arange(-(m // 2), m - m // 2) for m in modes]
+    expected = np.array([[sum(c * np.exp(1j * (a * x + b * y)) for c, x, y in zip(strengths, *angles))
+                          for b in k[1]] for a in k[0]])
+    explicit = _nufft.Explicit(np, chunk_entries=20)  # several chunks
+    np.testing.assert_allclose(explicit.type1(angles, strengths, modes), expected, rtol=1e-13, atol=1e-13)
+    coefficients = rng.normal(size=(2, *modes)) + 1j * rng.normal(size=(2, *modes))
+    expected = np.array([[np.sum(f * np.exp(1j * (k[0][:, None] * x + k[1][None, :] * y))) for x, y in zip(*angles)]
+                         for f in coefficients])
+    np.testing.assert_allclose(explicit.type2(angles, coefficients), expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dimension", [1, 2])
+def test_finufft_equals_the_explicit_sums(dimension):
+    pytest.importorskip("finufft")
+    rng = np.random.default_rng(8)
+    angles = tuple(rng.uniform(-np.pi, np.pi, 500) for _ in range(dimension))
+    strengths, modes = rng.normal(size=500), (40, 31)[:dimension]
+    coefficients = rng.normal(size=(2, *modes)) + 1j * rng.normal(size=(2, *modes))
+    fast, explicit = _nufft.Finufft(1e-12, threads=2), _nufft.Explicit(np)
+    for got, want in ((fast.type1(angles, strengths, modes), explicit.type1(angles, strengths, modes)),
+                      (fast.type2(angles, coefficients), explicit.type2(angles, coefficients))):
+        assert np.linalg.norm(got - want) <= 1e-11 * np.linalg.norm(want)
+
+
+def test_without_a_nufft_library_the_explicit_sums_are_used(monkeypatch):
+    """The ``fft`` extra is optional: without FINUFFT the Numba backend sums over the grid itself."""
+    rng = np.random.default_rng(9)
+    P, Q = (hand_sample(*draw_points(rng, n, "uniform", 10.0, True, 0.0)) for n in (50, 60))
+    with_library = pa.mmd(P, Q, bandwidth=1.0, method="fft")
+    monkeypatch.setattr(_nufft, "available", lambda module: False)
+    from ppm_array._backends import numba_cpu
+
+    monkeypatch.setattr(numba_cpu, "available", lambda module: False)
+    assert isinstance(numba_cpu.fourier_transforms(1e-10, xp=np), _nufft.Explicit)
+    assert float(pa.mmd(P, Q, bandwidth=1.0, method="fft")) == pytest.approx(float(with_library), rel=1e-9)
+
+
+def test_grid_size_follows_from_tol_range_and_bandwidth():
+    """``M = 2 ceil(tau (R + h tau) / (2 pi h)) + 2`` per axis (docs/math.md): the range over the bandwidth and
+    ``tol`` decide it, and a grid beyond ``MAX_MODES`` is refused."""
+    for tol in TOLS:
+        tau = decay_radius(tol)
+        assert 2 * (2 * tau + 1) * np.exp(-tau * tau / 2) == pytest.approx(tol / 2, rel=1e-9)
+        for width, bandwidth in ((10.0, 1.0), (1000.0, 10.0), (0.5, 0.01)):
+            grid = design_grid((3.0,), (3.0 + width,), bandwidth, tol)
+            assert grid.modes == (2 * int(np.ceil(tau * (width + bandwidth * tau) / (2 * np.pi * bandwidth))) + 2,)
+            assert grid.spacing[0] == pytest.approx(2 * np.pi / (width + bandwidth * tau))
+    assert design_grid((0.0,), (100.0,), 10.0, 1e-10).modes == design_grid((0.0,), (10.0,), 1.0, 1e-10).modes
+    with pytest.raises(ValueError, match="use method='direct'"):
+        design_grid((0.0, 0.0), (1e4, 1e4), 1.0, 1e-10)
+    assert design_grid((0.0, 0.0), (1e3, 1e3), 1.0, 1e-10).modes[0] ** 2 <= MAX_MODES
+
+
+def auto_and_methods(P, Q, **options):
+    return [pa.mmd_value_and_grad(P, Q, method=method, **options) for method in ("auto", "direct", "fft")]
+
+
+def same(a, b) -> bool:
+    return float(a[0]) == float(b[0]) and all(np.array_equal(x, y) for g, h in zip(a[1:], b[1:]) for x, y in zip(g, h))
+
+
+def test_auto_picks_by_size_and_falls_back_to_direct():
+    rng = np.random.default_rng(10)
+    few = [hand_sample(*draw_points(rng, n, "uniform", 20.0, True, 0.0)) for n in (100, 100)]
+    auto, direct, _ = auto_and_methods(*few, bandwidth=1.0)
+    assert same(auto, direct)
+    half = _core.FOURIER_CROSSOVER // 2 + 1
+    many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
+    auto, _, fourier = auto_and_methods(*many, bandwidth=1.0)
+    assert same(auto, fourier)
+    auto, direct, _ = auto_and_methods(*many, bandwidth=1.0, backend="array_api")  # no NUFFT: direct
+    assert same(auto, direct)
+    spread = [S._replace(lifetime=S.lifetime * 1e6) for S in many]  # a grid beyond MAX_MODES
+    auto = pa.mmd_value_and_grad(*spread, bandwidth=1.0, method="auto")
+    assert same(auto, pa.mmd_value_and_grad(*spread, bandwidth=1.0, method="direct"))
+
+
+def test_ppm_reg_fft_equals_direct():
+    """Both dimensions, the merged pairs of a large q = 0 draw, per-dimension n_subsamples."""
+    X, Y = blob_and_circle(60, 50, seed=3, noise=0.05)
+    options = dict(bandwidth=0.2, dims=(0, 1), weights=(1.0, 50.0), n_subsamples=(4000, 20000), rng=4)
+    direct = pa.ppm_reg_value_and_grad(X, Y, method="direct", **options)
+    fourier = pa.ppm_reg_value_and_grad(X, Y, method="fft", tol=1e-10, **options)
+    assert float(fourier[0]) == pytest.approx(float(direct[0]), rel=1e-9)
+    for got, want in zip(fourier[1:], direct[1:]):
+        assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want)
