@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo gpu-check bench clean
+.PHONY: test demo gpu-check gpu-wheels bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_step.py $(if $(PUBLISHED),--published-code $(PUBLISHED))
 	$(BIN)/python benchmarks/bench_threads.py
 
-# On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark.
+# On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark, whose
+# results replace the GPU section of docs/benchmarks.md.
 gpu-check:
 	bash benchmarks/gpu_check.sh
+
+# The wheels gpu-check installs on a GPU machine without network access: array-api-compat (pure Python)
+# and FINUFFT (8 MB; the CPU's Fourier method beside the GPU). cuFINUFFT (115 MB) is left to the machine.
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d wheels array-api-compat
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 -d wheels finufft
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

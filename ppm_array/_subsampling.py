@@ -7,8 +7,6 @@ backend and device.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import _validation as v
 from ._core import draw_indices
 

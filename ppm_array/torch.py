@@ -2,9 +2,10 @@
 
 The value and explicit gradients come from the core (:func:`ppm_array.ppm_reg_value_and_grad`):
 CPU tensors go to NumPy without a copy (Numba CPU kernels); CUDA tensors go to CuPy
-through DLPack (Numba-CUDA kernels) when CuPy is installed and the backend is not
-``"array_api"``, and otherwise stay torch tensors for the Array-API backend; tensors
-on other devices take the Array-API backend too. The gradients are computed in the
+through DLPack without a copy (Numba-CUDA kernels, on torch's current stream) when
+CuPy is installed and the backend is not ``"array_api"``, and otherwise stay torch
+tensors for the Array-API backend; tensors on other devices take the Array-API
+backend too. Results come back through DLPack the same way. The gradients are computed in the
 forward pass only when autograd will need them, and only they are saved for backward.
 
 It works under ``torch.autograd``, ``torch.func.grad`` / ``vjp`` and ``torch.func.vmap``
@@ -21,6 +22,7 @@ Importing this module imports torch; ``import ppm_array`` does not.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import numpy as np
@@ -75,8 +77,27 @@ def _from_core(array, like: torch.Tensor) -> torch.Tensor:
     return tensor.to(device=like.device, dtype=like.dtype)
 
 
+def _on_torch_stream(tensor: torch.Tensor, backend: str):
+    """For a CUDA tensor the core computes on in CuPy: torch's device and current stream, made CuPy's current
+    ones, so that the core's kernels are ordered with torch's work without a synchronisation, and the DLPack
+    exchanges on that stream need no wait. A no-op otherwise."""
+    if _core_library(tensor.device.type, backend) != "cupy":
+        return contextlib.nullcontext()
+    import cupy
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(cupy.cuda.Device(tensor.device.index))
+    stack.enter_context(cupy.cuda.ExternalStream(torch.cuda.current_stream(tensor.device).cuda_stream))
+    return stack
+
+
 def _core_results(X, Y, options: RegularizerOptions, rng, with_grad: bool):
     """The core's results as tensors like ``X``/``Y``: ``value, [grad_X, grad_Y,] terms, bandwidths``."""
+    with _on_torch_stream(X, options.backend):
+        return _core_tensors(X, Y, options, rng, with_grad)
+
+
+def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool):
     results = evaluate(_to_core(X, options.backend), _to_core(Y, options.backend),
                        options._replace(return_terms=True), rng, with_grad=with_grad)
     *arrays, terms = results

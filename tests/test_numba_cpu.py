@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import ppm_array as pa
-from builders import blob_and_circle, hand_sample
+from builders import blob_and_circle
 from numba import njit
 from ppm_array._backends import _fastmath, array_api, numba_cpu
 from ppm_array._moments import KernelPoints

@@ -10,6 +10,7 @@ tests run on the device, and the CuPy end-to-end tests run too.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from ppm_array._namespace import array_namespace, to_numpy  # noqa: E402
 from builders import hand_sample  # noqa: E402
 from ppm_array import _core, _options, _persistence  # noqa: E402
 from ppm_array._backends import array_api, numba_cuda  # noqa: E402
+from ppm_array._moments import KernelPoints  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -68,16 +70,16 @@ def kernel_mmd(backend, P, Q, estimator, xp, threads_per_block=None):
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])
-@pytest.mark.parametrize("threads_per_block", [16, 64])
-def test_mmd_kernel_equals_reference(estimator, threads_per_block):
-    """Sets larger than a shared-memory tile (256) and several blocks."""
+@pytest.mark.parametrize("threads_per_block, sizes", [(16, (130, 110)), (64, (300, 270))])
+def test_mmd_kernel_equals_reference(estimator, threads_per_block, sizes):
+    """Several tiles a side (tiles of ``threads_per_block`` points), an odd and an even number of them."""
     xp, move = namespace_and_move()
     rng = np.random.default_rng(0)
 
     def sample(s):
         return hand_sample(rng.uniform(0, 2, s), np.where(rng.random(s) < 0.4, 0.0, rng.uniform(0, 1, s)))
 
-    P, Q = sample(300), sample(270)
+    P, Q = (sample(s) for s in sizes)
     value_ref, grads_ref = kernel_mmd(array_api, P, Q, estimator, reference_namespace())
     moved = [S._replace(birth=move(S.birth), lifetime=move(S.lifetime), mass=move(S.mass)) for S in (P, Q)]
     value, grads = kernel_mmd(numba_cuda, *moved, estimator, xp, threads_per_block)
@@ -102,7 +104,7 @@ def test_ppm_reg_on_cupy_equals_numpy():
             np.testing.assert_allclose(cupy.asnumpy(a), b, rtol=rtol, atol=rtol * np.abs(b).max())
 
 
-from hypothesis import given  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
@@ -144,6 +146,98 @@ def test_fuzz_cuda_kernels_equal_reference(case, threads_per_block):
     assert float(to_numpy(value)) == pytest.approx(float(value_ref), rel=1e-12, abs=1e-14)
     for a, b in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
         np.testing.assert_allclose(to_numpy(a), b, rtol=1e-10, atol=1e-12)
+
+
+@st.composite
+def moment_inputs(draw):
+    """Two samples for the moment kernel: float32 or float64, 1 to 40 points, none to all of them collapsed,
+    births all 0 or not, and a block of 1 to 64 threads (tiles of as many points)."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    planar = draw(st.booleans())
+
+    def sample():
+        s = draw(st.integers(1, 40))
+        collapsed = draw(st.sampled_from([0.0, 0.5, 0.95, 1.0]))
+        lifetime = np.where(rng.random(s) < collapsed, 0.0, rng.uniform(0, 1, s))
+        return hand_sample((rng.uniform(0, 2, s) * planar).astype(dtype), lifetime.astype(dtype))
+
+    return sample(), sample(), draw(st.sampled_from([1, 2, 3, 8, 16, 32, 64]))
+
+
+@settings(max_examples=25)
+@given(case=moment_inputs(), estimator=st.sampled_from(["v", "u"]))
+def test_fuzz_moment_kernel_equals_reference(case, estimator):
+    """The tile-pair kernel (within-sums once, cross-sums once, compaction on the device) against the
+    reference in float64, for both estimators (the union's within-sum, and within plus cross)."""
+    P, Q, threads_per_block = case
+    if estimator == "u" and min(P.birth.shape[0], Q.birth.shape[0]) < 2:
+        return
+    xp, move = namespace_and_move()
+    wide = [S._replace(birth=S.birth.astype(np.float64), lifetime=S.lifetime.astype(np.float64),
+                       mass=S.mass.astype(np.float64)) for S in (P, Q)]
+    value_ref, grads_ref = kernel_mmd(array_api, *wide, estimator, reference_namespace())
+    moved = [S._replace(birth=move(S.birth), lifetime=move(S.lifetime), mass=move(S.mass)) for S in (P, Q)]
+    value, grads = kernel_mmd(numba_cuda, *moved, estimator, xp, threads_per_block)
+    rtol = 1e-11 if P.birth.dtype == np.float64 else 1e-4
+    scale = max(abs(float(value_ref)), np.sum(P.mass * P.lifetime) ** 2, 1e-300)
+    assert abs(float(to_numpy(value)) - float(value_ref)) <= rtol * scale
+    for got, want in zip(grads[0] + grads[1], grads_ref[0] + grads_ref[1]):
+        np.testing.assert_allclose(to_numpy(got), want, rtol=rtol, atol=rtol * max(np.abs(want).max(), 1e-300))
+
+
+class ImportedView(np.ndarray):
+    """What ``cuda.as_cuda_array`` returned: a device-array view (here, of host memory)."""
+
+
+def test_kernels_get_cupy_arrays_without_a_sync_and_run_on_cupys_stream(monkeypatch):
+    """Checkable without a GPU: every array that reaches a kernel was imported with ``sync=False`` (Numba's
+    default synchronises the exporting stream once per argument), and every launch runs on CuPy's current
+    stream. Every NumPy array plays a CuPy array here."""
+    imports, launches = [], []
+
+    def as_cuda_array(array, sync=True):
+        imports.append(sync)
+        return np.asarray(array).view(ImportedView)
+
+    class CurrentStream:
+        ptr = 1234
+
+    fake_cupy = type("cupy", (), {"cuda": type("cuda", (), {"get_current_stream": staticmethod(CurrentStream)})})
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(numba_cuda, "is_cupy_array",
+                        lambda array: isinstance(array, np.ndarray) and not isinstance(array, ImportedView))
+    monkeypatch.setattr(numba_cuda.cuda, "as_cuda_array", as_cuda_array, raising=False)
+    monkeypatch.setattr(numba_cuda.cuda, "external_stream", lambda ptr: f"stream {ptr}", raising=False)
+
+    class Recorder:
+        def __init__(self, name, kernel):
+            self.name, self.kernel = name, kernel
+
+        def __getitem__(self, configuration):
+            def launch(*args):
+                arrays = [a for a in args if isinstance(a, np.ndarray)]
+                launches.append((self.name, configuration[2], all(isinstance(a, ImportedView) for a in arrays)))
+                return self.kernel[configuration[:2]](*(np.asarray(a) for a in args))
+            return launch
+
+    for name in ("persistence_kernel", "scatter_kernel", "compact_kernel", "expand_kernel"):
+        monkeypatch.setattr(numba_cuda, name, Recorder(name, getattr(numba_cuda, name)))
+    tile_pair_kernel = numba_cuda._tile_pair_kernel
+    monkeypatch.setattr(numba_cuda, "_tile_pair_kernel", lambda *key: Recorder("tile pairs", tile_pair_kernel(*key)))
+
+    rng = np.random.default_rng(0)
+    X, indices, xp = rng.normal(size=(12, 2)), rng.integers(0, 12, size=(20, 4)), reference_namespace()
+    birth, lifetime, birth_edge, death_edge = numba_cuda.persistence(X, indices, 1, xp=xp)
+    numba_cuda.scatter_edges(X, birth_edge, lifetime, xp=xp)
+    points = KernelPoints(birth, lifetime, lifetime)
+    numba_cuda.pair_moments(points, points, same_set=False, inv_two_h2=np.asarray(2.0), xp=xp)
+    assert imports and not any(imports)
+    assert {name for name, _, _ in launches} == {"persistence_kernel", "scatter_kernel", "compact_kernel",
+                                                 "expand_kernel", "tile pairs"}
+    for name, stream, imported in launches:
+        assert imported, f"{name} was passed an array that Numba would import with a sync"
+        assert stream == "stream 1234", f"{name} did not run on CuPy's current stream"
 
 
 def test_public_functions_check_samples_before_the_cuda_kernels(monkeypatch):
