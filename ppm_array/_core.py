@@ -17,7 +17,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from . import _fourier
+from . import _fourier, _pool
 from ._backends._nufft import Explicit
 from ._moments import KernelPoints, Moments, PointSet, assemble, point_set
 from ._namespace import device as device_of
@@ -90,9 +90,11 @@ def _merges_pairs(q: int, n_points: int, n_subsamples: int, mmd_options) -> bool
             and mmd_options.bandwidth != "median")
 
 
-def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, generator) -> tuple:
+def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, generator, world_size: int = 1
+                            ) -> tuple:
     """PPM-Reg's Monte Carlo ``PPM_q`` of ``cloud`` from ``n_subsamples`` subsamples drawn from ``generator``,
-    and the sum of its squared masses (a float).
+    and the sum of its squared masses (a float). In a pool of ``world_size`` ranks each
+    point has mass ``1 / (world_size * n_subsamples)``: the share of one rank in the pooled PPM.
 
     Where the backend drops collapsed points (``backend.DROPS_COLLAPSED``) the sample
     holds only the points with a feature (``lifetime > 0``): the others have weight
@@ -102,11 +104,14 @@ def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, 
     """
     xp, n_points = cloud.xp, cloud.array.shape[0]
     indices = draw_indices(generator, n_points, q, n_subsamples, options.replace)
+    n_total = world_size * n_subsamples
     shares = None  # the merged pairs' masses, on the host
     if _merges_pairs(q, n_points, n_subsamples, options.mmd):
         indices, counts = distinct_pairs(indices, n_points)
-        shares = counts / n_subsamples
-    mass_square_sum = 1.0 / n_subsamples if shares is None else float(np.sum(shares * shares))
+        shares = counts / n_total
+    # Pooled over the ranks: n_total points of mass 1 / n_total. (Merged pairs serve the V-statistic only,
+    # which does not use the sum.)
+    mass_square_sum = 1.0 / n_total if shares is None else float(np.sum(shares * shares))
     indices = xp.asarray(indices, device=cloud.device)
     dtype, device = cloud.array.dtype, cloud.device
     mass = None if shares is None else xp.asarray(shares, dtype=dtype, device=device)
@@ -116,7 +121,7 @@ def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, 
     else:
         birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
     if mass is None:
-        mass = xp.full((birth.shape[0],), 1.0 / n_subsamples, dtype=dtype, device=device)
+        mass = xp.full((birth.shape[0],), 1.0 / n_total, dtype=dtype, device=device)
     return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, n_points), mass_square_sum
 
 
@@ -181,8 +186,9 @@ def _largest(x, xp):
     return xp.max(x) if x.shape[0] else xp.zeros((), dtype=x.dtype, device=device_of(x))
 
 
-def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp):
-    """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array.
+def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp, pool=None):
+    """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array;
+    with a pool, of every rank's samples, so that all ranks compute in the same units.
 
     The kernel sums are computed on the points divided by it (and the bandwidth with
     them): exact in floating point, and no product of weights and moments can
@@ -190,6 +196,8 @@ def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp):
     """
     largest = xp.max(xp.stack([_largest(xp.abs(S.birth), xp) for S in (P, Q)]
                               + [_largest(S.lifetime, xp) for S in (P, Q)]))
+    if pool is not None:
+        largest = pool.max(xp.reshape(largest, (1,)))[0]
     usable = (largest > 0) & xp.isfinite(largest)
     exponent = xp.floor(xp.log2(xp.where(usable, largest, xp.ones_like(largest))))
     return xp.where(usable, 2.0**exponent, xp.ones_like(largest))
@@ -261,13 +269,14 @@ def _moment_sets(pair_moments, P: PointSet, Q: PointSet, *, unbiased: bool, fill
 MEDIAN_POINTS = 128
 
 
-def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
+def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp, pool=None):
     """The median heuristic, as a 0-d array: ``h = median |z_i - z_j|`` over the pairs of the pooled points
     with a feature (``lifetime > 0``), the first ``MEDIAN_POINTS`` of each sample; where fewer than two
     such points differ, the largest birth plus the largest lifetime of either sample (1 if all are 0).
 
     Computed from the values alone (no gradient flows through ``h``). The selection of
     the points with a feature has a data-dependent shape: one host synchronisation on a GPU.
+    With a pool, the first points of every rank's samples are pooled.
     """
     heads = []
     for S in (P, Q):
@@ -275,6 +284,9 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
         heads.append(xp.stack([xp.take(S.birth, alive), xp.take(S.lifetime, alive)], axis=1))
     points = xp.concat(heads, axis=0)
     largest = xp.max(xp.stack([_largest(xp.abs(S.birth), xp) + _largest(S.lifetime, xp) for S in (P, Q)]))
+    if pool is not None:  # every rank's first points, in rank order: the same bandwidth on every rank
+        points = xp.concat(_pool.gather_rows(pool, points, xp), axis=0)
+        largest = pool.max(xp.reshape(largest, (1,)))[0]
     fallback = xp.where(largest > 0, largest, xp.ones_like(largest))
     n = points.shape[0]
     if n < 2:
@@ -295,22 +307,27 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp):
 FOURIER_CROSSOVER = 2000
 
 
-def _pair_moments_method(backend, options, sets, xp):
-    """The ``pair_moments`` of ``options.method``: the backend's direct sums, or the Fourier method.
+def _pair_moments_method(backend, options, sets, xp, pool=None):
+    """The ``pair_moments`` of ``options.method``: the backend's direct sums, or the Fourier method; with a
+    pool, against the sets pooled over its ranks.
 
-    ``"auto"`` decides on the arrays' shapes alone (no host synchronisation), and
-    falls back to the direct sums when the data would need too large a grid.
+    ``"auto"`` decides on the arrays' shapes alone (no host synchronisation; with a
+    pool, on their sum over the ranks), and falls back to the direct sums when the
+    data would need too large a grid.
     """
+    direct = backend.pair_moments if pool is None else _pool.direct_pair_moments(pool, backend.pair_moments)
     if options.method == "direct":
-        return backend.pair_moments
+        return direct
     transforms = backend.fourier_transforms(options.tol, xp=xp)
-    fourier = functools.partial(_fourier.pair_moments, tol=options.tol, transforms=transforms)
+    fourier = functools.partial(_fourier.pair_moments, tol=options.tol, transforms=transforms, pool=pool)
     if options.method == "fft":
         return fourier
     n_points = sum(s.v.shape[0] for s in sets)
+    if pool is not None:
+        n_points = _pool.total(pool, n_points, xp)
     if isinstance(transforms, Explicit) or n_points < FOURIER_CROSSOVER:
-        return backend.pair_moments
-    return functools.partial(fourier, fallback=backend.pair_moments)
+        return direct
+    return functools.partial(fourier, fallback=direct)
 
 
 class MMDResult(NamedTuple):
@@ -323,7 +340,7 @@ class MMDResult(NamedTuple):
 
 
 def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, with_grad: bool,
-               grad_at_collapsed: bool, xp, mass_square_sums=None) -> MMDResult:
+               grad_at_collapsed: bool, xp, mass_square_sums=None, pool=None) -> MMDResult:
     """MMD (``options.squared`` or its root) of two samples and, with ``with_grad``, its gradients.
 
     ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q, d_lifetime_Q))``, in the dtype
@@ -332,10 +349,14 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     compiled backends skip those points. ``mass_square_sums`` are the sums of
     squared masses of the measures when ``P`` and ``Q`` hold only some of their
     points (:func:`monte_carlo_persistence`): floats, which the unbiased estimator needs.
+
+    With a ``pool`` (:mod:`ppm_array._pool`), ``P`` and ``Q`` are this rank's shares
+    of PPMs pooled over its ranks: the value is the pooled MMD, the same on every
+    rank, and the gradients are its derivatives with respect to this rank's points.
     """
     p = options.weight_power
-    bandwidth = median_bandwidth(P, Q, xp) if options.bandwidth == "median" else options.bandwidth
-    scale = _power_of_two_scale(P, Q, xp)
+    bandwidth = median_bandwidth(P, Q, xp, pool) if options.bandwidth == "median" else options.bandwidth
+    scale = _power_of_two_scale(P, Q, xp, pool)
     sets = [point_set(S.birth / scale, S.lifetime / scale, S.mass, p) for S in (P, Q)]
     # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
@@ -343,13 +364,15 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
-        _pair_moments_method(backend, options, sets, xp), *sets, unbiased=options.unbiased,
+        _pair_moments_method(backend, options, sets, xp, pool), *sets, unbiased=options.unbiased,
         fill_collapsed=with_grad and grad_at_collapsed and p == 1.0, inv_two_h2=inv_two_h2, xp=xp)
     dtype = within_p.m0.dtype
     sets = [type(s)(*(xp.astype(a, dtype) for a in s)) for s in sets]
     scale = xp.astype(scale, dtype)
     value, grads = assemble(*sets, within_p, within_q, cross_p, cross_q, inv_h2=xp.astype(inv_h2, dtype),
                             unbiased=options.unbiased, with_grad=with_grad, xp=xp, mass_square_sums=mass_square_sums)
+    if pool is not None:  # a sum over points: this rank's share, summed over the ranks
+        value = pool.sum(xp.reshape(value, (1,)))[0]
     degree = 2.0 * p
     if not options.squared:
         value, grads = _square_root(value, grads, xp)
@@ -386,18 +409,21 @@ class Regularized(NamedTuple):
     bandwidths: object
 
 
-def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool) -> Regularized:
+def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool,
+                pool=None) -> Regularized:
     """PPM-Reg of two validated clouds. For each ``q`` in ``options.dims``, in order, the indices of ``X``
-    and then of ``Y`` are drawn from ``generator``."""
+    and then of ``Y`` are drawn from ``generator``. With a ``pool``, the clouds are this rank's shards and
+    the PPMs are pooled over its ranks (:mod:`ppm_array._pool`)."""
     xp = cloud_x.xp
     dtype = cloud_x.array.dtype
     terms, bandwidths = [], []
     upstreams = ([], [])
     for q, weight, n_subsamples in zip(options.dims, options.weights, options.n_subsamples):
-        (P, square_p), (Q, square_q) = (monte_carlo_persistence(backend, cloud, q, n_subsamples, options, generator)
-                                        for cloud in (cloud_x, cloud_y))
+        world_size = 1 if pool is None else pool.world_size
+        (P, square_p), (Q, square_q) = (monte_carlo_persistence(backend, cloud, q, n_subsamples, options, generator,
+                                                                world_size) for cloud in (cloud_x, cloud_y))
         result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp,
-                            mass_square_sums=(square_p, square_q))
+                            mass_square_sums=(square_p, square_q), pool=pool)
         terms.append(xp.astype(result.value, dtype))
         bandwidths.append(xp.asarray(result.bandwidth, dtype=dtype, device=cloud_x.device))
         if with_grad:

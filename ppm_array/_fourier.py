@@ -129,6 +129,9 @@ def _potentials(transforms, characteristic, weights, frequencies, targets, grid:
     packed = [coefficients + 1j * derivatives[0]]
     if len(frequencies) == 2:
         packed.append(derivatives[1])
+    if targets[0].shape[0] == 0:
+        nothing = xp.zeros((0,), dtype=xp.float64, device=device_of(targets[0]))
+        return nothing, [nothing] * len(frequencies)
     values = transforms.type2(_angles(targets, grid, xp), xp.stack(packed))
     potential, gradient = xp.real(values[0, :]), [xp.imag(values[0, :])]
     if len(frequencies) == 2:
@@ -155,13 +158,49 @@ def _expand(alive, moments: Moments, n: int, xp) -> Moments:
     """Moments of all ``n`` points from those of the alive ones (0 elsewhere)."""
     if alive is None:
         return moments
+    if alive.shape[0] == 0:
+        zeros = xp.zeros((n,), dtype=xp.float64, device=device_of(alive))
+        return Moments(zeros, zeros, zeros)
     rows = xp.arange(n, dtype=alive.dtype, device=device_of(alive))
     position = xp.clip(xp.searchsorted(alive, rows), 0, alive.shape[0] - 1)
     present = xp.take(alive, position) == rows
     return Moments(*(xp.where(present, xp.take(m, position), xp.zeros_like(xp.take(m, position))) for m in moments))
 
 
-def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp, fallback=None):
+def _extent(sets, xp, pool):
+    """Whether any birth is nonzero, and the box ``(low, high)`` of the points' coordinates (birth and lifetime,
+    or lifetime alone), over ``sets`` and, with a pool, over every rank; ``(planar, None, None)`` without points.
+
+    One vector ``(planar, -min, max per axis)`` is reduced by its maximum: the same grid on every rank.
+    """
+    extent = [float(any(bool(xp.any(points.birth != 0)) for points in sets))]
+    for axis in ("birth", "lifetime"):
+        values = [getattr(points, axis) for points in sets if points.v.shape[0]]
+        extent += [max((-float(xp.min(v)) for v in values), default=-math.inf),
+                   max((float(xp.max(v)) for v in values), default=-math.inf)]
+    if pool is not None:
+        extent = [float(e) for e in pool.max(xp.asarray(extent, dtype=xp.float64))]
+    planar, low_birth, high_birth, low_lifetime, high_lifetime = extent
+    if high_lifetime == -math.inf:
+        return bool(planar), None, None
+    if planar:
+        return True, (-low_birth, -low_lifetime), (high_birth, high_lifetime)
+    return False, (-low_lifetime,), (high_lifetime,)
+
+
+def _characteristic(transforms, angles, strengths, grid: Grid, xp, pool):
+    """``phi`` of one set on the grid: the points' own (a type-1 NUFFT), summed over the ranks of a pool."""
+    if strengths.shape[0]:
+        phi = transforms.type1(angles, strengths, grid.modes)
+    else:
+        phi = xp.zeros(grid.modes, dtype=xp.complex128, device=device_of(strengths))
+    if pool is None:
+        return phi
+    parts = pool.sum(xp.stack([xp.real(phi), xp.imag(phi)]))  # the pool reduces real arrays
+    return xp.astype(parts[0, ...], xp.complex128) + 1j * xp.astype(parts[1, ...], xp.complex128)
+
+
+def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp, fallback=None, pool=None):
     """The contract of a backend's ``pair_moments`` (:mod:`ppm_array._backends`), by the Fourier method.
 
     Moments in float64; points with ``v == 0`` are left out of the transforms (their
@@ -170,19 +209,20 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
     data-dependent shape): host synchronisations on a GPU. Where the grid would
     exceed :data:`MAX_MODES`, ``fallback`` (another ``pair_moments``) computes
     the moments instead; without one, ``ValueError``.
+
+    With a ``pool`` (:mod:`ppm_array._pool`) the partner sets are pooled over its
+    ranks: the grid is designed for every rank's points, and each set's
+    characteristic function (``M^D`` complex numbers, whatever ``s`` and ``N``) is
+    summed over the ranks before the potentials at the rank's own points.
     """
     full_sets = (A,) if same_set else (A, B)
     compact = [_alive(S, xp) for S in full_sets]
     sets = [points for _, points in compact]
-    empty = [xp.zeros((S.v.shape[0],), dtype=xp.float64, device=device_of(S.v)) for S in full_sets]
-    if any(points.v.shape[0] == 0 for points in sets):  # nothing to pair with: every moment is 0
+    planar, low, high = _extent(sets, xp, pool)
+    if low is None:  # no point with a weight anywhere: every moment is 0
+        empty = [xp.zeros((S.v.shape[0],), dtype=xp.float64, device=device_of(S.v)) for S in full_sets]
         moments = [Moments(e, e, e) for e in empty]
         return (moments[0], moments[0]) if same_set else tuple(moments)
-    planar = any(bool(xp.any(points.birth != 0)) for points in sets)
-    coordinates = [((points.birth, points.lifetime) if planar else (points.lifetime,)) for points in sets]
-    axes = range(len(coordinates[0]))
-    low = tuple(min(float(xp.min(c[a])) for c in coordinates) for a in axes)
-    high = tuple(max(float(xp.max(c[a])) for c in coordinates) for a in axes)
     h2 = 1.0 / (2.0 * float(inv_two_h2))
     try:
         grid = design_grid(low, high, math.sqrt(h2), tol)
@@ -190,9 +230,10 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
         if fallback is None:
             raise
         return fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
+    coordinates = [((points.birth, points.lifetime) if planar else (points.lifetime,)) for points in sets]
     frequencies = _frequencies(grid, xp, device_of(A.v))
     weights = _coefficient_weights(grid, frequencies, xp)
-    characteristics = [transforms.type1(_angles(c, grid, xp), points.v, grid.modes)
+    characteristics = [_characteristic(transforms, _angles(c, grid, xp), points.v, grid, xp, pool)
                        for c, points in zip(coordinates, sets)]
     if same_set:
         potential, gradient = _potentials(transforms, characteristics[0], weights, frequencies, coordinates[0], grid, xp)

@@ -31,12 +31,15 @@ class PPMRegTerms(NamedTuple):
     bandwidth: Any
 
 
-def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
+def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool, pool=None):
     """PPM-Reg of two clouds with validated ``options``: the entry point of the public functions and the adapters.
 
     Returns the value, or ``(value, grad_X, grad_Y)`` with ``with_grad``, in the
     library, device and dtype of the inputs; with ``options.return_terms`` a
-    :class:`PPMRegTerms` follows.
+    :class:`PPMRegTerms` follows. With a ``pool`` (:mod:`ppm_array._pool`; the
+    adapters' distributed mode) ``X`` and ``Y`` are this rank's shards, the value is
+    that of the PPMs pooled over the ranks, and the gradients are its derivatives
+    with respect to the shards.
     """
     cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
@@ -49,7 +52,7 @@ def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool):
     xp = cloud_x.xp
     # A result beyond the dtype's range overflows to inf (refused below), which NumPy would warn about first.
     with np.errstate(over="ignore"):
-        result = _core.regularizer(backend, cloud_x, cloud_y, options, generator, with_grad=with_grad)
+        result = _core.regularizer(backend, cloud_x, cloud_y, options, generator, with_grad=with_grad, pool=pool)
         dtype = cloud_x.result_dtype
         value = xp.asarray(cast(result.value, dtype, xp))
         gradients = () if not with_grad else (result.grad_x, result.grad_y)

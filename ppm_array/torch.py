@@ -31,6 +31,7 @@ import torch
 from . import _validation as v
 from ._options import RegularizerOptions
 from ._regularizer import PPMRegTerms, evaluate
+from ._torch_pool import check_consistent, pool_for, rank_generator
 
 __all__ = ["PPMReg", "ppm_reg"]
 
@@ -91,19 +92,24 @@ def _on_torch_stream(tensor: torch.Tensor, backend: str):
     return stack
 
 
-def _core_results(X, Y, options: RegularizerOptions, rng, with_grad: bool):
-    """The core's results as tensors like ``X``/``Y``: ``value, [grad_X, grad_Y,] terms, bandwidths``."""
+def _core_results(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool=None):
+    """The core's results as tensors like ``X``/``Y``: ``value, [grad_X, grad_Y,] terms, bandwidths``.
+
+    With a pool the gradients are ``world_size`` times those of the pooled value, so that DDP's average of
+    the parameter gradients over the ranks is the gradient of the pooled value (docs/distributed.md).
+    """
     with _on_torch_stream(X, options.backend):
-        return _core_tensors(X, Y, options, rng, with_grad)
+        return _core_tensors(X, Y, options, rng, with_grad, pool)
 
 
-def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool):
+def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool):
     results = evaluate(_to_core(X, options.backend), _to_core(Y, options.backend),
-                       options._replace(return_terms=True), rng, with_grad=with_grad)
+                       options._replace(return_terms=True), rng, with_grad=with_grad, pool=pool)
     *arrays, terms = results
     tensors = [_from_core(arrays[0], X)]
     if with_grad:
-        tensors += [_from_core(arrays[1], X), _from_core(arrays[2], Y)]
+        factor = 1 if pool is None else pool.world_size
+        tensors += [factor * _from_core(arrays[1], X), factor * _from_core(arrays[2], Y)]
     return tensors + [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
 
 
@@ -115,12 +121,12 @@ class _PPMRegFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(X, Y, options, rng):
-        return tuple(_core_results(X, Y, options, rng, with_grad=True))
+    def forward(X, Y, options, rng, pool):
+        return tuple(_core_results(X, Y, options, rng, with_grad=True, pool=pool))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        X, Y, _, _ = inputs
+        X, Y, _, _, _ = inputs
         _, grad_x, grad_y, terms, bandwidths = output
         ctx.save_for_backward(grad_x, grad_y, X, Y)
         ctx.mark_non_differentiable(grad_x, grad_y, terms, bandwidths)
@@ -133,15 +139,15 @@ class _PPMRegFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # a graph of the gradient is being built (create_graph=True, torch.func)
             grads = [_FirstOrderOnly.apply(grad, point) if grad is not None else None
                      for grad, point in zip(grads, (X, Y))]
-        return (*grads, None, None)
+        return (*grads, None, None, None)
 
     @staticmethod
-    def vmap(info, in_dims, X, Y, options, rng):
+    def vmap(info, in_dims, X, Y, options, rng, pool):
         """A loop over the batch: each element draws its own subsamples from ``rng`` in turn."""
         x_dim, y_dim = in_dims[0], in_dims[1]
         size = info.batch_size
         rows = [_PPMRegFunction.apply(X.select(x_dim, i) if x_dim is not None else X,
-                                      Y.select(y_dim, i) if y_dim is not None else Y, options, rng)
+                                      Y.select(y_dim, i) if y_dim is not None else Y, options, rng, pool)
                 for i in range(size)]
         stacked = tuple(torch.stack(column) for column in zip(*rows))
         return stacked, (0,) * len(stacked)
@@ -173,18 +179,20 @@ class _FirstOrderOnly(torch.autograd.Function):
 
 # torch.compile cannot trace into NumPy/Numba: this makes the call an explicit graph break.
 @torch.compiler.disable
-def _apply(X, Y, options: RegularizerOptions, rng):
+def _apply(X, Y, options: RegularizerOptions, rng, pool=None):
     for name, tensor in (("X", X), ("Y", Y)):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}")
+    if pool is not None:
+        check_consistent(pool, X, Y, options)
     if _transformed(X) or _transformed(Y) or (torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad)):
-        value, _, _, terms, bandwidths = _PPMRegFunction.apply(X, Y, options, rng)
+        value, _, _, terms, bandwidths = _PPMRegFunction.apply(X, Y, options, rng, pool)
     else:
-        value, terms, bandwidths = _core_results(X, Y, options, rng, with_grad=False)
+        value, terms, bandwidths = _core_results(X, Y, options, rng, with_grad=False, pool=pool)
     return (value, PPMRegTerms(terms, bandwidths)) if options.return_terms else value
 
 
-def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options):
+def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, group=None, **options):
     """PPM-Reg of two tensors as a 0-d tensor that autograd differentiates.
 
     ``options`` are those of :func:`ppm_array.ppm_reg` (``bandwidth`` is required).
@@ -195,6 +203,15 @@ def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options):
     reused, so that every call draws new ones. An integer seed draws the *same*
     subsamples at every call, which is right for a reproducible evaluation and wrong
     for training; :class:`PPMReg` keeps a generator for you.
+
+    ``group`` (a ``torch.distributed`` process group) makes ``X`` and ``Y`` this
+    rank's shards of data-parallel batches: each rank draws its subsamples from its
+    own shards (from a seed ``s``, with ``default_rng([s, rank])``; from a Generator,
+    with its child for the rank), and the value is PPM-Reg between the PPMs pooled
+    over the ranks, the same on every rank. The gradient with respect to a rank's
+    shard is ``world_size`` times the pooled value's, so that DistributedDataParallel's
+    average over the ranks is the gradient of the pooled value. A group of one rank
+    gives exactly the call without it. See ``docs/distributed.md``.
 
     Examples
     --------
@@ -207,7 +224,9 @@ def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, **options):
     >>> X.grad.shape
     torch.Size([64, 2])
     """
-    return _apply(X, Y, RegularizerOptions.from_keywords("ppm_array.torch.ppm_reg()", options, exclude=("rng",)), rng)
+    options = RegularizerOptions.from_keywords("ppm_array.torch.ppm_reg()", options, exclude=("rng", "group"))
+    pool = pool_for(group)
+    return _apply(X, Y, options, rng if pool is None else rank_generator(rng, pool), pool)
 
 
 class PPMReg(torch.nn.Module):
@@ -223,7 +242,11 @@ class PPMReg(torch.nn.Module):
     ----------
     bandwidth : float, 0-d tensor or "median"
     seed : None or int
-        Seed of the module's ``numpy.random.Generator``.
+        Seed of the module's ``numpy.random.Generator``; with a ``group`` of several
+        ranks, each rank's generator is ``default_rng([seed, rank])``.
+    group : None or a ``torch.distributed`` process group
+        Pool the PPMs of the ranks' shards, as :func:`ppm_reg` does; the group
+        must be initialised when the module is built.
     **options
         The other keywords of :func:`ppm_array.ppm_reg` (``dims``, ``weights``,
         ``n_subsamples``, ``replace``, ``weight_power``, ``estimator``, ``squared``,
@@ -238,16 +261,19 @@ class PPMReg(torch.nn.Module):
     True
     """
 
-    def __init__(self, *, bandwidth, seed=None, **options):
+    def __init__(self, *, bandwidth, seed=None, group=None, **options):
         super().__init__()
         if "rng" in options:
             raise TypeError("PPMReg takes seed=, not rng=: it keeps its own generator")
         self.options = RegularizerOptions.from_keywords("PPMReg", dict(options, bandwidth=bandwidth))
         self._keywords = dict(options, bandwidth=bandwidth)
+        self._pool = pool_for(group)
         self.generator = v.check_rng(seed)
+        if self._pool is not None and seed is not None:
+            self.generator = rank_generator(seed, self._pool)
 
     def forward(self, X: torch.Tensor, Y: torch.Tensor):
-        return _apply(X, Y, self.options, self.generator)
+        return _apply(X, Y, self.options, self.generator, self._pool)
 
     def get_extra_state(self):
         return {"generator": self.generator.bit_generator.state}

@@ -1,0 +1,133 @@
+"""What each process of ``tests/test_distributed.py`` runs (gloo on the CPU), and the data they share.
+
+A worker writes its results to ``<out>/rank<r>.pkl``; the test process compares them
+with single-process oracles computed from the same shards and the same subsamples.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+OPTIONS = dict(bandwidth=0.3, dims=(0, 1), weights=(1.0, 20.0), rng=7)
+# q = 0 draws 1000 pairs from 30 points (>= N^2: repeated pairs are merged), q = 1 draws 600 subsamples.
+N_SUBSAMPLES = (1000, 600)
+POINTS_PER_RANK = 30
+FD_COORDINATES = ((0, 0), (4, 1), (11, 0))  # (point, axis) of rank 1's shard
+FD_STEP = 1e-6
+
+
+def shards(world_size: int, rank: int):
+    """Rank ``rank``'s ``X`` (a noisy blob) and ``Y`` (a noisy circle), 30 points each in 2-D."""
+    rng = np.random.default_rng(100 + rank)
+    angle = rng.uniform(0, 2 * np.pi, POINTS_PER_RANK)
+    Y = np.stack([np.cos(angle), np.sin(angle)], axis=1) + 0.05 * rng.normal(size=(POINTS_PER_RANK, 2))
+    return 0.4 * rng.normal(size=(POINTS_PER_RANK, 2)), Y
+
+
+def model_inputs(rank: int):
+    """The inputs of the tiny model on rank ``rank``."""
+    return np.random.default_rng(200 + rank).normal(size=(POINTS_PER_RANK, 2))
+
+
+def model_parameters():
+    """The tiny model's weight (2 x 2) and bias (2), the same on every rank."""
+    rng = np.random.default_rng(300)
+    return rng.normal(size=(2, 2)), rng.normal(size=2)
+
+
+def _init(rank: int, world_size: int, port: int):
+    import numba
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    return torch, dist
+
+
+def _finish(dist) -> None:
+    """Leave the group together: a rank that tears gloo down while a peer still talks to it aborts."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _error(call) -> str | None:
+    try:
+        call()
+    except (ValueError, TypeError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def checks(rank: int, world_size: int, port: int, out: str) -> None:
+    """Value, gradient, finite differences of the pooled value, DDP, and refusals."""
+    torch, dist = _init(rank, world_size, port)
+    import ppm_array.torch as pat
+
+    group = dist.group.WORLD
+    options = dict(OPTIONS, n_subsamples=N_SUBSAMPLES)
+    X, Y = shards(world_size, rank)
+    Xt = torch.tensor(X, requires_grad=True)
+    loss = pat.ppm_reg(Xt, torch.tensor(Y), group=group, **options)
+    loss.backward()
+    results = {"value": float(loss.detach()), "grad": Xt.grad.numpy().copy(), "variants": {}}
+    for estimator in ("v", "u"):
+        for method in ("direct", "fft"):
+            Xt = torch.tensor(X, requires_grad=True)
+            loss = pat.ppm_reg(Xt, torch.tensor(Y), group=group, estimator=estimator, method=method, **options)
+            loss.backward()
+            results["variants"][estimator, method] = (float(loss.detach()), Xt.grad.numpy().copy())
+
+    differences = []
+    for point, axis in FD_COORDINATES:
+        values = []
+        for sign in (1.0, -1.0):
+            moved = X.copy()
+            if rank == 1:
+                moved[point, axis] += sign * FD_STEP
+            values.append(float(pat.ppm_reg(torch.tensor(moved), torch.tensor(Y), group=group, **options)))
+        differences.append((values[0] - values[1]) / (2 * FD_STEP))
+    results["finite_differences"] = differences
+
+    weight, bias = model_parameters()
+    model = torch.nn.Linear(2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(weight))
+        model.bias.copy_(torch.tensor(bias))
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    codes = ddp(torch.tensor(model_inputs(rank)))
+    pat.ppm_reg(codes, torch.tensor(Y), group=group, **options).backward()
+    results["ddp"] = (model.weight.grad.numpy().copy(), model.bias.grad.numpy().copy())
+
+    small = X[:3] if rank == 1 else X
+    wide = np.concatenate([X, X[:, :1]], axis=1) if rank == 1 else X
+    results["errors"] = {
+        "options": _error(lambda: pat.ppm_reg(torch.tensor(X), torch.tensor(Y), group=group,
+                                              **dict(options, weights=(1.0, 20.0 + rank)))),
+        "dimension": _error(lambda: pat.ppm_reg(torch.tensor(wide), torch.tensor(Y), group=group, **options)),
+        "small shard": _error(lambda: pat.ppm_reg(torch.tensor(small), torch.tensor(Y), group=group,
+                                                  **dict(options, replace=False))),
+        "module options": _error(lambda: pat.PPMReg(group=group, seed=1, **dict(
+            {k: v for k, v in options.items() if k != "rng"}, weights=(1.0, 20.0 + rank)))(
+            torch.tensor(X), torch.tensor(Y))),
+    }
+    _finish(dist)
+    results["uninitialised"] = _error(lambda: pat.ppm_reg(torch.tensor(X), torch.tensor(Y), group=group, **options))
+    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
+
+
+def single(rank: int, world_size: int, port: int, out: str) -> None:
+    """A group of one rank: the value and gradients of the call without a group."""
+    torch, dist = _init(rank, world_size, port)
+    import ppm_array.torch as pat
+
+    X, Y = shards(1, 0)
+    Xt = torch.tensor(X, requires_grad=True)
+    loss = pat.ppm_reg(Xt, torch.tensor(Y), group=dist.group.WORLD, **dict(OPTIONS, n_subsamples=N_SUBSAMPLES))
+    loss.backward()
+    _finish(dist)
+    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps({"value": float(loss.detach()), "grad": Xt.grad.numpy()}))
