@@ -121,13 +121,16 @@ def checks(rank: int, world_size: int, port: int, out: str) -> None:
 
 
 def single(rank: int, world_size: int, port: int, out: str) -> None:
-    """A group of one rank: the value and gradients of the call without a group."""
+    """A group of one rank, and the call without a group in the same process (same thread count)."""
     torch, dist = _init(rank, world_size, port)
     import ppm_array.torch as pat
 
     X, Y = shards(1, 0)
-    Xt = torch.tensor(X, requires_grad=True)
-    loss = pat.ppm_reg(Xt, torch.tensor(Y), group=dist.group.WORLD, **dict(OPTIONS, n_subsamples=N_SUBSAMPLES))
-    loss.backward()
+    results = {}
+    for name, group in (("grouped", dist.group.WORLD), ("plain", None)):
+        Xt = torch.tensor(X, requires_grad=True)
+        loss = pat.ppm_reg(Xt, torch.tensor(Y), group=group, **dict(OPTIONS, n_subsamples=N_SUBSAMPLES))
+        loss.backward()
+        results[name] = {"value": float(loss.detach()), "grad": Xt.grad.numpy().copy()}
     _finish(dist)
-    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps({"value": float(loss.detach()), "grad": Xt.grad.numpy()}))
+    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
