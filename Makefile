@@ -21,7 +21,7 @@ test: $(STAMP)
 # About 5 minutes on 2 cores: both arms of the paper's default run (circle, Cramer).
 demo: $(STAMP)
 	$(BIN)/ppm-array shape-match --out results
-	@echo "make demo: wrote results/shape_match.csv (PD distance per step and arm) and results/shape_match.png"
+	@echo "make demo: wrote results/shape_match.csv (distance per step and arm), shape_match.png and shape_match_summary.txt"
 
 # About 12 minutes; see docs/benchmarks.md. PUBLISHED=path/to/PPM.py also times the authors' code.
 bench: $(STAMP)

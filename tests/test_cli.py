@@ -18,7 +18,7 @@ def run_cli(*args):
 
 
 def test_help_for_each_command_shows_defaults_and_no_markup():
-    for args in ((), ("shape-match",), ("bench",)):
+    for args in ((), ("shape-match",), ("bench",), ("semi-supervised",)):
         result = run_cli(*args, "--help")
         assert result.returncode == 0 and "usage: ppm-array" in result.stdout
         assert "``" not in result.stdout
@@ -79,6 +79,7 @@ def test_shape_match_writes_csv_and_png(tmp_path, capsys):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
     out = capsys.readouterr().out
     assert "mmd+ppm" in out and "late-mean ratio (mmd+ppm / mmd)" in out and "over 2 seed(s)" in out
+    assert (tmp_path / "shape_match_summary.txt").read_text() in out
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):
@@ -90,12 +91,45 @@ def test_interrupted_write_leaves_no_file(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_bench_quick_prints_three_method_table(tmp_path, capsys, monkeypatch):
+def test_bench_reports_mean_and_spread_of_repeats(tmp_path, capsys, monkeypatch):
     from ppm_array.experiments import timing
 
-    monkeypatch.setattr(timing, "_time_steps", lambda method, n, s, steps: (0.01 * steps, None))  # no wall-clock in tests
+    calls = {}
+
+    def fake_time_steps(method, n_points, n_subsamples, n_steps):  # no wall-clock in tests
+        calls[method, n_points, n_subsamples] = calls.get((method, n_points, n_subsamples), 0) + 1
+        return 0.1 * calls[method, n_points, n_subsamples] * n_steps / 10, None  # 1, then 2 s per 100 steps
+
+    monkeypatch.setattr(timing, "_time_steps", fake_time_steps)
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
+    assert "mean +- standard deviation over 2 repeats" in table
+    assert (tmp_path / "bench.md").read_text() in table
     for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg", "Cramér alone (no regularizer)"):
-        assert f"| {method} |" in table
+        row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
+        assert row.count("1.50 ± 0.71") == 2  # N = 128 and 256
+    assert all(count == 2 for key, count in calls.items() if key[1] > 64)  # the compile call is N = 64
     assert (tmp_path / "bench.png").exists()
+
+
+def test_semi_supervised_quick_writes_accuracies_of_three_arms(tmp_path, capsys):
+    assert main(["semi-supervised", "--quick", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "semi_supervised.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert sorted((row["seed"], row["arm"]) for row in rows) == sorted(
+        (seed, arm) for seed in ("0", "1") for arm in ("labels", "cramer", "cramer+ppm"))
+    for row in rows:  # ten classes: chance is 0.1; even the quick schedule learns from 200 labels
+        assert 0.3 < float(row["test_accuracy"]) <= 1 and 0.3 < float(row["validation_accuracy"]) <= 1
+    assert (tmp_path / "semi_supervised.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "2 seed(s) [0, 1]" in out and "cramer+ppm - cramer:" in out
+    assert (tmp_path / "semi_supervised_summary.txt").read_text() in out
+
+
+def test_semi_supervised_without_scikit_learn_says_what_to_install(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else find_spec(name, *a))
+    assert main(["semi-supervised", "--quick", "--out", str(tmp_path)]) == 2
+    assert "needs sklearn" in capsys.readouterr().err and not (tmp_path / "semi_supervised.csv").exists()

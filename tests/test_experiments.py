@@ -11,7 +11,7 @@ from oracles import central_difference
 
 from ppm_array.experiments.diagrams import critical_diagrams, pd_reg_value_and_grad
 from ppm_array.experiments.metrics import diagram_distance
-from ppm_array.experiments.shape_matching import ShapeMatchingConfig, run_seed
+from ppm_array.experiments.shape_matching import ShapeMatchingConfig, distances_under, late_mean, run_seed
 from ppm_array.experiments.shapes import reference_shape
 from ppm_array.experiments.timing import w_ppm_reg_value_and_grad
 
@@ -91,6 +91,17 @@ def test_short_shape_matching_run_is_deterministic_shares_noise_and_moves_toward
     # "moves towards the circle" is checked on the radius: it starts near 0.38.
     radius = np.linalg.norm(regularized.cloud, axis=1)
     assert abs(np.mean(radius) - 1) < 0.3
+
+
+def test_recorded_clouds_give_the_recorded_distances_under_any_metric():
+    config = ShapeMatchingConfig(n_points=48, steps=60, eval_every=20, n_subsamples=100, metric="published")
+    reference, (plain, _) = run_seed(config)
+    assert len(plain.clouds) == len(plain.steps) == 4
+    diagrams = critical_diagrams(reference)
+    np.testing.assert_allclose(distances_under(plain, diagrams, "published"), plain.distances, rtol=1e-12)
+    paper = distances_under(plain, diagrams, "paper")
+    assert late_mean(plain, paper) == pytest.approx(np.mean(paper))  # runs shorter than step 400: all evaluations
+    assert paper != pytest.approx(plain.distances)
 
 
 @pytest.mark.parametrize("shape", ["circle", "two-circles", "boxplus", "sphere"])

@@ -1,6 +1,8 @@
-"""The paper's experiments (shape matching, Figure 2; timing, Table 1), run by the ``ppm-array`` command.
+"""The paper's experiments (shape matching, Figure 2; timing, Table 1; semi-supervised, Table 3), run by the
+``ppm-array`` command.
 
-These modules need the ``cli`` extra (giotto-ph, gudhi, POT, matplotlib, tqdm). The
+These modules need the ``cli`` extra (giotto-ph, gudhi, POT, matplotlib, tqdm); the
+semi-supervised experiment also needs torch and scikit-learn (the ``experiments`` extra). The
 choices below are here, away from those imports, so that ``ppm-array --help`` is quick.
 """
 

@@ -8,7 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "output_directory", "write_csv"]
+__all__ = ["atomic_path", "output_directory", "write_csv", "write_text"]
 
 
 def output_directory(path) -> Path:
@@ -44,3 +44,8 @@ def write_csv(final: Path, header, rows) -> None:
         writer = csv.writer(stream)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_text(final: Path, text: str) -> None:
+    with atomic_path(final) as temporary:
+        temporary.write_text(text + "\n")

@@ -23,7 +23,7 @@ from .losses import cramer_paired_value_and_grad, energy_distance_value_and_grad
 from .metrics import diagram_distance
 from .shapes import reference_shape
 
-__all__ = ["ShapeMatchingConfig", "TrainingRun", "late_mean", "run_arm", "run_seed"]
+__all__ = ["ShapeMatchingConfig", "TrainingRun", "distances_under", "late_mean", "run_arm", "run_seed"]
 # The paper compares arms after the initial transient; late means average from this step on.
 LATE_FROM_STEP = 400
 
@@ -75,14 +75,22 @@ class TrainingRun:
     main_losses: list = field(default_factory=list)
     ppm_values: list = field(default_factory=list)
     ppm_terms: list = field(default_factory=list)
+    clouds: list = field(default_factory=list)  # the cloud at each evaluation, for other metrics afterwards
     cloud: np.ndarray | None = None
 
 
-def late_mean(run: TrainingRun) -> float:
-    """Mean distance over the evaluations from step ``LATE_FROM_STEP`` on (all of them for shorter runs)."""
-    steps, values = np.asarray(run.steps), np.asarray(run.distances)
+def late_mean(run: TrainingRun, distances=None) -> float:
+    """Mean distance over the evaluations from step ``LATE_FROM_STEP`` on (all of them for shorter runs): of
+    the run's own metric, or of ``distances`` (one per evaluation, e.g. from :func:`distances_under`)."""
+    steps = np.asarray(run.steps)
+    values = np.asarray(run.distances if distances is None else distances)
     late = steps >= LATE_FROM_STEP
     return float(values[late].mean() if late.any() else values.mean())
+
+
+def distances_under(run: TrainingRun, reference_diagrams, metric: str) -> list:
+    """The distance under ``metric`` at each of the run's evaluations, from the clouds it recorded."""
+    return [diagram_distance(cloud, reference_diagrams, metric) for cloud in run.clouds]
 
 
 def _main_loss(config: ShapeMatchingConfig, X, Y, rng):
@@ -114,6 +122,7 @@ def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, 
             value, terms = ppm_reg(X, reference, rng=log_rng, return_terms=True, **config.ppm_options())
             run.steps.append(step)
             run.distances.append(diagram_distance(X, reference_diagrams, config.metric))
+            run.clouds.append(X.copy())
             run.main_losses.append(main_value)
             run.ppm_values.append(float(value))
             run.ppm_terms.append(tuple(float(t) for t in terms.mmd))

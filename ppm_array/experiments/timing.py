@@ -74,35 +74,43 @@ def _time_steps(method: str, n_points: int, n_subsamples: int, n_steps: int) -> 
     return time.perf_counter() - start, X
 
 
-def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None) -> str:
-    """Time every (method, N, s) cell; return the markdown table and save ``bench.png`` in ``out``.
+def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, repeats: int | None = None) -> str:
+    """Time every (method, N, s) cell ``repeats`` times; return the markdown table (mean +- standard deviation
+    over the repeats) and save ``bench.png`` in ``out``.
 
     The grid is N in {128, 256, 512, 1024} and s in {512, 1024, 2048}; ``quick`` keeps
     N in {128, 256} and s = 512. Each cell times ``n_steps`` steps (default 100, 10
-    with ``quick``) and reports the time scaled to 100 steps.
+    with ``quick``) and reports the time scaled to 100 steps. The repeats (default 3, 2
+    with ``quick``) run the whole grid in turn, so that a slow spell of a shared machine
+    spreads over all cells instead of inflating one.
     """
     sizes = (128, 256) if quick else (128, 256, 512, 1024)
     subsamples = (512,) if quick else (512, 1024, 2048)
     n_steps = n_steps or (10 if quick else 100)
+    repeats = repeats or (2 if quick else 3)
+    cells = [(method, n_points, None) for n_points in sizes for method in METHODS[2:]]  # neither depends on s
+    cells += [(method, n_points, s) for n_points in sizes for s in subsamples for method in METHODS[:2]]
     _time_steps("PPM-Reg", 64, 64, 1)  # compile the kernels outside the clock
-    seconds = {}
-    for n_points in sizes:
-        for method in METHODS[2:]:  # neither depends on s
-            seconds[method, n_points, None] = _time_steps(method, n_points, 0, n_steps)[0] * 100 / n_steps
-        for s in subsamples:
-            for method in METHODS[:2]:
-                seconds[method, n_points, s] = _time_steps(method, n_points, s, n_steps)[0] * 100 / n_steps
+    seconds = {cell: [] for cell in cells}
+    for _ in range(repeats):
+        for method, n_points, s in cells:
+            seconds[method, n_points, s].append(_time_steps(method, n_points, s or 0, n_steps)[0] * 100 / n_steps)
     header = "| method | s | " + " | ".join(f"N={n}" for n in sizes) + " |"
-    scaled = f" ({n_steps} steps timed, scaled to 100)" if n_steps != 100 else ""
-    lines = [f"Wall time (s) of 100 gradient steps, Cramér + regularizer{scaled}",
-             "", header, "|---|---:|" + "---:|" * len(sizes)]
+    scaled = f", {n_steps} steps timed and scaled to 100" if n_steps != 100 else ""
+    lines = [f"Wall time (s) of 100 gradient steps, Cramér + regularizer: mean +- standard deviation over "
+             f"{repeats} repeats{scaled}", "", header, "|---|---:|" + "---:|" * len(sizes)]
     for method in METHODS:
         for s in (subsamples if method in METHODS[:2] else (None,)):
-            cells = " | ".join(f"{seconds[method, n, s]:.2f}" for n in sizes)
+            row = " | ".join(_mean_spread(seconds[method, n, s]) for n in sizes)
             name = "Cramér alone (no regularizer)" if method == "none" else method
-            lines.append(f"| {name} | {s if s else '—'} | {cells} |")
+            lines.append(f"| {name} | {s if s else '—'} | {row} |")
     _plot(out / "bench.png", seconds, sizes, subsamples)
     return "\n".join(lines)
+
+
+def _mean_spread(values) -> str:
+    values = np.asarray(values)
+    return f"{values.mean():.2f}" if values.size == 1 else f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
 def _plot(path: Path, seconds, sizes, subsamples) -> None:
@@ -115,7 +123,9 @@ def _plot(path: Path, seconds, sizes, subsamples) -> None:
     for method in METHODS:
         for s in (subsamples if method in METHODS[:2] else (None,)):
             label = (method if method != "none" else "Cramér alone") if s is None else f"{method}, s={s}"
-            axis.plot(sizes, [seconds[method, n, s] for n in sizes], marker="o", label=label)
+            times = [seconds[method, n, s] for n in sizes]
+            axis.errorbar(sizes, [np.mean(t) for t in times], yerr=[np.std(t) for t in times], marker="o",
+                          capsize=2, label=label)
     axis.set(xscale="log", yscale="log", xlabel="N", ylabel="seconds per 100 steps", title="ppm-array bench")
     axis.legend(fontsize=7)
     with atomic_path(path) as temporary:
