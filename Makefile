@@ -18,7 +18,7 @@ test: $(STAMP)
 	# The CUDA simulator must be switched on before numba.cuda is first imported: own process.
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest tests/test_numba_cuda.py
 
-# About 5 minutes on 2 cores: both arms of the paper's default run (circle, Cramer).
+# About 25 seconds on 2 cores: both arms of the paper's default run (circle, Cramer, one seed).
 demo: $(STAMP)
 	$(BIN)/ppm-array shape-match --out results
 	@echo "make demo: wrote results/shape_match.csv (distance per step and arm), shape_match.png and shape_match_summary.txt"
