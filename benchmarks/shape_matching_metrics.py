@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 from gudhi.wasserstein import wasserstein_distance
 
+from ppm_array.experiments._format import mean_std
 from ppm_array.experiments.diagrams import birth_death, critical_diagrams
 from ppm_array.experiments.metrics import published_distance
 from ppm_array.experiments.shape_matching import ShapeMatchingConfig, late_mean, run_seed
@@ -56,13 +57,9 @@ def main(argv=None) -> None:
             plain = np.array([row[0][name, dim] for row in rows])
             regularized = np.array([row[1][name, dim] for row in rows])
             share = plain / sum(np.array([row[0][name, d] for row in rows]) for d in (0, 1))
-            print(f"| {name} | {dim} | {_cell(plain)} | {_cell(regularized)} | {_cell(regularized / plain)} "
+            print(f"| {name} | {dim} | {mean_std(plain, 3)} | {mean_std(regularized, 3)} | {mean_std(regularized / plain, 3)} "
                   f"| {share.mean():.2f} |")
     print(f"\n{time.perf_counter() - start:.0f} s")
-
-
-def _cell(values) -> str:
-    return f"{values.mean():.3f} +- {values.std(ddof=1):.3f}" if values.size > 1 else f"{values.mean():.3f}"
 
 
 if __name__ == "__main__":

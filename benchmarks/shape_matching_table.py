@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from ppm_array.experiments import METRICS, SHAPES
+from ppm_array.experiments._format import mean_std
 from ppm_array.experiments.diagrams import critical_diagrams
 from ppm_array.experiments.shape_matching import ShapeMatchingConfig, distances_under, late_mean, run_seed
 
@@ -47,8 +48,7 @@ def ratios(job) -> tuple:
 
 
 def cell(values) -> str:
-    values = np.asarray(values)
-    return f"{values.mean():.3f} +- {values.std(ddof=1):.3f} ({int(np.sum(values < 1))}/{values.size})"
+    return f"{mean_std(values, 3)} ({int(np.sum(np.asarray(values) < 1))}/{len(values)})"
 
 
 def main(argv=None) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._format import mean_std as _mean_std
 from ._output import atomic_path, write_csv
 from .shape_matching import LATE_FROM_STEP, late_mean
 
@@ -40,11 +41,6 @@ def summarise(config, seeds, wall_time: float) -> str:
                  f"over {len(ratios)} seed(s); below 1 in {int(np.sum(ratios < 1))}")
     lines.append(f"wall time {wall_time:.1f} s")
     return "\n".join(lines)
-
-
-def _mean_std(values) -> str:
-    values = np.asarray(values)
-    return f"{values.mean():.4f}" if values.size == 1 else f"{values.mean():.4f} +- {values.std(ddof=1):.4f}"
 
 
 def write_shape_matching(out: Path, config, reference: np.ndarray, seeds) -> tuple[Path, Path]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._format import mean_std as _mean_std
 from ._output import atomic_path, write_csv
 from .semi_supervised import ARMS
 
@@ -14,13 +15,6 @@ __all__ = ["summarise", "write_semi_supervised"]
 
 def _accuracies(results, arm: str) -> np.ndarray:
     return np.array([r.test_accuracy for r in sorted(results, key=lambda r: r.seed) if r.arm == arm])
-
-
-def _mean_std(values) -> str:
-    values = np.asarray(values)
-    if values.size == 1:
-        return f"{values.mean():.4f}"
-    return f"{values.mean():.4f} +- {values.std(ddof=1):.4f}"
 
 
 def summarise(results, wall_time: float) -> str:

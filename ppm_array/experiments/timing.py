@@ -21,6 +21,7 @@ import numpy as np
 import ot
 
 from .. import persistence_vjp, ppm_reg_value_and_grad, principal_persistence
+from ._format import mean_std
 from ._output import atomic_path
 from .diagrams import critical_diagrams, pd_reg_value_and_grad
 from .losses import cramer_paired_value_and_grad
@@ -101,16 +102,11 @@ def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, rep
              f"{repeats} repeats{scaled}", "", header, "|---|---:|" + "---:|" * len(sizes)]
     for method in METHODS:
         for s in (subsamples if method in METHODS[:2] else (None,)):
-            row = " | ".join(_mean_spread(seconds[method, n, s]) for n in sizes)
+            row = " | ".join(mean_std(seconds[method, n, s], digits=2, plus_minus="±") for n in sizes)
             name = "Cramér alone (no regularizer)" if method == "none" else method
             lines.append(f"| {name} | {s if s else '—'} | {row} |")
     _plot(out / "bench.png", seconds, sizes, subsamples)
     return "\n".join(lines)
-
-
-def _mean_spread(values) -> str:
-    values = np.asarray(values)
-    return f"{values.mean():.2f}" if values.size == 1 else f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
 def _plot(path: Path, seconds, sizes, subsamples) -> None:
