@@ -29,15 +29,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_threads.py
 
 # On a machine with an NVIDIA GPU (see docs/benchmarks.md): CUDA tests and the GPU benchmark, whose
-# results replace the GPU section of docs/benchmarks.md.
+# results replace the GPU section of docs/benchmarks.md. PUBLISHED=path/to/PPM.py times the authors' code too.
 gpu-check:
 	bash benchmarks/gpu_check.sh
 
-# The wheels gpu-check installs on a GPU machine without network access: array-api-compat (pure Python)
-# and FINUFFT (8 MB; the CPU's Fourier method beside the GPU). cuFINUFFT (115 MB) is left to the machine.
-gpu-wheels: $(STAMP)
-	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: -d wheels array-api-compat
-	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 -d wheels finufft
+# The wheels gpu-check installs on a GPU machine without network access (Python $(GPU_PYTHON)): array-api-compat
+# (pure Python) and NumPy < 2.5 (numba-cuda 0.30 does not compile on NumPy 2.5, which pip picks on Python >= 3.12).
+GPU_PYTHON ?= 3.12
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d wheels "numpy>=2,<2.5" array-api-compat
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -29,14 +29,20 @@ __all__ = [
     "MMDResult",
     "Regularized",
     "Upstream",
+    "DeviceDraw",
+    "Draw",
     "distinct_pairs",
+    "draw",
     "draw_indices",
+    "draw_regularizer",
     "monte_carlo_persistence",
     "kernel_mmd",
     "median_bandwidth",
     "persistence",
     "persistence_vjp",
     "regularizer",
+    "takes_fourier",
+    "upload",
 ]
 
 
@@ -90,11 +96,43 @@ def _merges_pairs(q: int, n_points: int, n_subsamples: int, mmd_options) -> bool
             and mmd_options.bandwidth != "median")
 
 
-def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, generator, world_size: int = 1
-                            ) -> tuple:
-    """PPM-Reg's Monte Carlo ``PPM_q`` of ``cloud`` from ``n_subsamples`` subsamples drawn from ``generator``,
-    and the sum of its squared masses (a float). In a pool of ``world_size`` ranks each
-    point has mass ``1 / (world_size * n_subsamples)``: the share of one rank in the pooled PPM.
+class Draw(NamedTuple):
+    """The subsamples of one cloud for one homology dimension, drawn on the host.
+
+    ``indices`` are ``(s', 2q + 2)`` int64 rows; ``mass`` the merged pairs' masses
+    (float64, one per row) or None for ``1 / n_total`` each; ``mass_square_sum`` the
+    sum of squared masses of the whole measure (a float).
+    """
+
+    indices: np.ndarray
+    mass: object
+    mass_square_sum: float
+
+
+def draw(generator, n_points: int, q: int, n_subsamples: int, options, world_size: int = 1) -> Draw:
+    """PPM-Reg's Monte Carlo draw for ``PPM_q`` of a cloud of ``n_points``, from ``generator``. In a pool of
+    ``world_size`` ranks each point has mass ``1 / (world_size * n_subsamples)``: the share of one rank in the
+    pooled PPM."""
+    indices = draw_indices(generator, n_points, q, n_subsamples, options.replace)
+    n_total = world_size * n_subsamples
+    if _merges_pairs(q, n_points, n_subsamples, options.mmd):
+        indices, counts = distinct_pairs(indices, n_points)
+        shares = counts / n_total
+        return Draw(indices, shares, float(np.sum(shares * shares)))
+    # Pooled over the ranks: n_total points of mass 1 / n_total.
+    return Draw(indices, None, 1.0 / n_total)
+
+
+def draw_regularizer(generator, n_x: int, n_y: int, options, world_size: int = 1) -> tuple:
+    """Every draw of one PPM-Reg call, in the order the generator is used: for each ``q`` in ``options.dims``,
+    ``X``'s draw then ``Y``'s. A tuple of ``(draw_x, draw_y)`` pairs."""
+    return tuple((draw(generator, n_x, q, s, options, world_size), draw(generator, n_y, q, s, options, world_size))
+                 for q, s in zip(options.dims, options.n_subsamples))
+
+
+def monte_carlo_persistence(backend, cloud, q: int, indices, mass, n_total: int) -> PersistenceSample:
+    """PPM-Reg's Monte Carlo ``PPM_q`` of ``cloud`` from device ``indices`` and ``mass`` (a device array, or
+    None for ``1 / n_total`` each).
 
     Where the backend drops collapsed points (``backend.DROPS_COLLAPSED``) the sample
     holds only the points with a feature (``lifetime > 0``): the others have weight
@@ -102,19 +140,8 @@ def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, 
     gradient, so dropping them is exact. The masses keep their values (``1/s`` each,
     or the merged pairs' shares), so the sample's masses no longer sum to 1.
     """
-    xp, n_points = cloud.xp, cloud.array.shape[0]
-    indices = draw_indices(generator, n_points, q, n_subsamples, options.replace)
-    n_total = world_size * n_subsamples
-    shares = None  # the merged pairs' masses, on the host
-    if _merges_pairs(q, n_points, n_subsamples, options.mmd):
-        indices, counts = distinct_pairs(indices, n_points)
-        shares = counts / n_total
-    # Pooled over the ranks: n_total points of mass 1 / n_total. (Merged pairs serve the V-statistic only,
-    # which does not use the sum.)
-    mass_square_sum = 1.0 / n_total if shares is None else float(np.sum(shares * shares))
-    indices = xp.asarray(indices, device=cloud.device)
+    xp = cloud.xp
     dtype, device = cloud.array.dtype, cloud.device
-    mass = None if shares is None else xp.asarray(shares, dtype=dtype, device=device)
     if backend.DROPS_COLLAPSED:
         birth, lifetime, birth_edge, death_edge, rows = backend.feature_persistence(cloud.array, indices, q, xp=xp)
         mass = None if mass is None else xp.take(mass, rows)
@@ -122,7 +149,7 @@ def monte_carlo_persistence(backend, cloud, q: int, n_subsamples: int, options, 
         birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
     if mass is None:
         mass = xp.full((birth.shape[0],), 1.0 / n_total, dtype=dtype, device=device)
-    return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, n_points), mass_square_sum
+    return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, cloud.array.shape[0])
 
 
 # --- Persistence and its VJP ---------------------------------------------------------------------------------------
@@ -158,7 +185,12 @@ class CloudGradient(NamedTuple):
 
     def fits(self, dtype, xp) -> bool:
         """Whether every entry is certainly finite in ``dtype`` (one host read)."""
-        return float(self.largest_edge_gradient) * self.n_edges <= float(xp.finfo(dtype).max)
+        return bool(self.fits_on_device(dtype, xp))
+
+    def fits_on_device(self, dtype, xp):
+        """:meth:`fits` as a 0-d bool array, computed where the gradient is (no host read)."""
+        bound = xp.astype(self.largest_edge_gradient, xp.float64) * float(self.n_edges)
+        return bound <= float(xp.finfo(dtype).max)
 
 
 def persistence_vjp(backend, cloud, upstreams: Sequence[Upstream]) -> CloudGradient:
@@ -307,6 +339,18 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp, pool=None):
 FOURIER_CROSSOVER = 2000
 
 
+def _auto_takes_fourier(transforms, n_points: int) -> bool:
+    return not isinstance(transforms, Explicit) and n_points >= FOURIER_CROSSOVER
+
+
+def takes_fourier(backend, options, n_points: int, xp) -> bool:
+    """Whether a single process computes an MMD of ``n_points`` points (both PPMs together) with the MMD
+    ``options`` by the Fourier method (else by the backend's direct sums)."""
+    if options.method != "auto":
+        return options.method == "fft"
+    return _auto_takes_fourier(backend.fourier_transforms(options.tol, xp=xp), n_points)
+
+
 def _pair_moments_method(backend, options, sets, xp, pool=None):
     """The ``pair_moments`` of ``options.method``: the backend's direct sums, or the Fourier method; with a
     pool, against the sets pooled over its ranks.
@@ -325,7 +369,7 @@ def _pair_moments_method(backend, options, sets, xp, pool=None):
     n_points = sum(s.v.shape[0] for s in sets)
     if pool is not None:
         n_points = _pool.total(pool, n_points, xp)
-    if isinstance(transforms, Explicit) or n_points < FOURIER_CROSSOVER:
+    if not _auto_takes_fourier(transforms, n_points):
         return direct
     return functools.partial(fourier, fallback=direct)
 
@@ -361,7 +405,9 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
     ratio = scale / bandwidth
-    inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
+    # (Not xp.clip: array-api-compat's clip selects with a boolean mask, a host synchronisation on a GPU.)
+    largest_finite = xp.full_like(ratio, xp.finfo(ratio.dtype).max)
+    inv_h2 = xp.where(ratio * ratio < largest_finite, ratio * ratio, largest_finite)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
         _pair_moments_method(backend, options, sets, xp, pool), *sets, unbiased=options.unbiased,
@@ -389,7 +435,7 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
 
 def _square_root(value, grads, xp):
     """``sqrt(max(M, 0))`` and ``dM / (2 sqrt(M))``, defined as 0 where ``M <= 0``."""
-    root = xp.sqrt(xp.clip(value, 0, None))
+    root = xp.sqrt(xp.where(value > 0, value, xp.zeros_like(value)))
     if grads is None:
         return root, None
     factor = xp.where(root > 0, 0.5 / xp.where(root > 0, root, xp.ones_like(root)), xp.zeros_like(root))
@@ -409,28 +455,52 @@ class Regularized(NamedTuple):
     bandwidths: object
 
 
-def regularizer(backend, cloud_x, cloud_y, options, generator: np.random.Generator, *, with_grad: bool,
-                pool=None) -> Regularized:
-    """PPM-Reg of two validated clouds. For each ``q`` in ``options.dims``, in order, the indices of ``X``
-    and then of ``Y`` are drawn from ``generator``. With a ``pool``, the clouds are this rank's shards and
-    the PPMs are pooled over its ranks (:mod:`ppm_array._pool`)."""
+class DeviceDraw(NamedTuple):
+    """A :class:`Draw` on the clouds' device: ``indices`` int64 and ``mass`` (None, or the clouds' dtype)."""
+
+    indices: object
+    mass: object
+    mass_square_sum: float
+
+
+def upload(draws, cloud) -> tuple:
+    """The draws of :func:`draw_regularizer` on ``cloud``'s device."""
+    xp, device, dtype = cloud.xp, cloud.device, cloud.array.dtype
+
+    def one(d: Draw) -> DeviceDraw:
+        mass = None if d.mass is None else xp.asarray(d.mass, dtype=dtype, device=device)
+        return DeviceDraw(xp.asarray(d.indices, device=device), mass, d.mass_square_sum)
+
+    return tuple((one(dx), one(dy)) for dx, dy in draws)
+
+
+def regularizer(backend, cloud_x, cloud_y, options, draws, *, with_grad: bool, pool=None) -> Regularized:
+    """PPM-Reg of two validated clouds from their uploaded draws (:func:`upload`), one ``(draw_x, draw_y)`` per
+    entry of ``options.dims``. With a ``pool``, the clouds are this rank's shards and the PPMs are pooled over
+    its ranks (:mod:`ppm_array._pool`).
+
+    Device work only: nothing here moves data between the host and the device (on
+    the direct method with a numeric bandwidth, without a pool), so the whole
+    computation can be captured as one CUDA graph (:mod:`ppm_array._backends.cuda_graphs`).
+    """
     xp = cloud_x.xp
     dtype = cloud_x.array.dtype
+    world_size = 1 if pool is None else pool.world_size
     terms, bandwidths = [], []
     upstreams = ([], [])
-    for q, weight, n_subsamples in zip(options.dims, options.weights, options.n_subsamples):
-        world_size = 1 if pool is None else pool.world_size
-        (P, square_p), (Q, square_q) = (monte_carlo_persistence(backend, cloud, q, n_subsamples, options, generator,
-                                                                world_size) for cloud in (cloud_x, cloud_y))
+    for q, weight, n_subsamples, (draw_x, draw_y) in zip(options.dims, options.weights, options.n_subsamples, draws):
+        P, Q = (monte_carlo_persistence(backend, cloud, q, d.indices, d.mass, world_size * n_subsamples)
+                for cloud, d in ((cloud_x, draw_x), (cloud_y, draw_y)))
         result = kernel_mmd(backend, P, Q, options.mmd, with_grad=with_grad, grad_at_collapsed=False, xp=xp,
-                            mass_square_sums=(square_p, square_q), pool=pool)
+                            mass_square_sums=(draw_x.mass_square_sum, draw_y.mass_square_sum), pool=pool)
         terms.append(xp.astype(result.value, dtype))
-        bandwidths.append(xp.asarray(result.bandwidth, dtype=dtype, device=cloud_x.device))
+        bandwidth = result.bandwidth
+        bandwidths.append(xp.astype(bandwidth, dtype) if hasattr(bandwidth, "shape")
+                          else xp.full((), bandwidth, dtype=dtype, device=cloud_x.device))
         if with_grad:
             for pending, sample, (d_birth, d_lifetime) in zip(upstreams, (P, Q), result.grads):
                 pending.append(Upstream(sample, weight * xp.astype(d_birth, dtype), weight * xp.astype(d_lifetime, dtype)))
-    terms = xp.stack(terms)
-    value = xp.sum(xp.asarray(options.weights, dtype=dtype, device=cloud_x.device) * terms)
+    value = sum(weight * term for weight, term in zip(options.weights, terms))
     grad_x = persistence_vjp(backend, cloud_x, upstreams[0]) if with_grad else None
     grad_y = persistence_vjp(backend, cloud_y, upstreams[1]) if with_grad else None
-    return Regularized(value, grad_x, grad_y, terms, xp.stack(bandwidths))
+    return Regularized(value, grad_x, grad_y, xp.stack(terms), xp.stack(bandwidths))

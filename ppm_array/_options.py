@@ -9,6 +9,7 @@ them equal), and the adapters pass their keywords through
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import NamedTuple
 
@@ -108,8 +109,9 @@ class RegularizerOptions(NamedTuple):
                                  f"got {n_points}")
 
     @classmethod
+    @functools.cache
     def names(cls) -> tuple[str, ...]:
-        """The option keywords, in the order of :meth:`check`."""
+        """The option keywords, in the order of :meth:`check` (read once: adapters check keywords every call)."""
         return tuple(inspect.signature(cls.check).parameters)
 
     @classmethod

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _core
 from . import _validation as v
-from ._backends import select_backend
-from ._namespace import cast
+from ._backends import cuda_graphs, select_backend
+from ._namespace import cast, to_numpy
 from ._options import RegularizerOptions
 
 __all__ = ["PPMRegTerms", "evaluate", "ppm_reg", "ppm_reg_value_and_grad"]
@@ -46,30 +47,91 @@ def evaluate(X, Y, options: RegularizerOptions, rng, *, with_grad: bool, pool=No
     options.check_sizes({"X": cloud_x.array.shape[0], "Y": cloud_y.array.shape[0]})
     generator = v.check_rng(rng)
     backend = select_backend(options.backend, cloud_x.array)
+    draws = _core.draw_regularizer(generator, cloud_x.array.shape[0], cloud_y.array.shape[0], options,
+                                   1 if pool is None else pool.world_size)
+    with backend.on_device(cloud_x.array):
+        if pool is None and cuda_graphs.applies(backend, options, draws, cloud_x.xp):
+            body = functools.partial(_device_body, backend, options, with_grad)
+            outputs = cuda_graphs.run(body, (options, with_grad), cloud_x, cloud_y, draws)
+        else:
+            outputs = _evaluate(backend, cloud_x, cloud_y, options, draws, with_grad, pool)
+        results = outputs[:-1] if options.check_finite else outputs
+        if options.check_finite:
+            _refuse(to_numpy(outputs[-1]), options.mmd.weight_power, cloud_x.result_dtype)
+    value, *gradients = results[:3] if with_grad else results[:1]
+    if options.return_terms:
+        return (value, *gradients, PPMRegTerms(*results[-2:]))
+    return (value, *gradients) if with_grad else value
+
+
+def _device_body(backend, options: RegularizerOptions, with_grad: bool, cloud_x, cloud_y, device_draws, *,
+                 check_inputs: bool = True, pool=None) -> tuple:
+    """The device work of a call from uploaded draws: the results (value, [grad_X, grad_Y,] terms,
+    bandwidths) in the caller's dtype and, with ``check_finite``, the refusal flags of :func:`refusal_flags`
+    last (the inputs' among them with ``check_inputs``). Moves nothing between host and device, so it can be
+    captured as a CUDA graph (:mod:`ppm_array._backends.cuda_graphs`); with a ``pool``, the PPMs are pooled
+    over its ranks."""
+    xp = cloud_x.xp
+    # A result beyond the dtype's range overflows to inf (refused by the flags), which NumPy would warn about.
+    with np.errstate(over="ignore"):
+        result = _core.regularizer(backend, cloud_x, cloud_y, options, device_draws, with_grad=with_grad, pool=pool)
+        results, refusals = results_in_caller_dtype(result, cloud_x, cloud_y, with_grad, options, xp,
+                                                    check_inputs=check_inputs)
+    return results if refusals is None else (*results, refusals)
+
+
+def _evaluate(backend, cloud_x, cloud_y, options: RegularizerOptions, draws, with_grad: bool, pool):
+    """The computation of :func:`evaluate` on validated clouds and host ``draws``, as :func:`_device_body`
+    returns it, without the graph.
+
+    The inputs are checked before anything is computed (a host read each); the
+    CUDA-graph path (:mod:`ppm_array._backends.cuda_graphs`) checks them with the
+    results instead, in one read.
+    """
     if options.check_finite:
         v.require_finite(cloud_x, "X", backend)
         v.require_finite(cloud_y, "Y", backend)
-    xp = cloud_x.xp
-    # A result beyond the dtype's range overflows to inf (refused below), which NumPy would warn about first.
-    with np.errstate(over="ignore"):
-        result = _core.regularizer(backend, cloud_x, cloud_y, options, generator, with_grad=with_grad, pool=pool)
-        dtype = cloud_x.result_dtype
-        value = xp.asarray(cast(result.value, dtype, xp))
-        gradients = () if not with_grad else (result.grad_x, result.grad_y)
-        if options.check_finite:
-            _check_representable(value, gradients, options.mmd.weight_power, dtype, xp)
-        results = (value, *(cast(g.grad, cloud.result_dtype, xp) for g, cloud in zip(gradients, (cloud_x, cloud_y))))
-        if options.return_terms:
-            results += (PPMRegTerms(cast(result.terms, dtype, xp), cast(result.bandwidths, dtype, xp)),)
-    return results if len(results) > 1 else value
+    return _device_body(backend, options, with_grad, cloud_x, cloud_y, _core.upload(draws, cloud_x),
+                        check_inputs=False, pool=pool)
 
 
-def _check_representable(value, gradients, weight_power: float, dtype, xp) -> None:
-    """Finite inputs give finite results unless a result itself exceeds the dtype's range: refuse those.
+def results_in_caller_dtype(result: _core.Regularized, cloud_x, cloud_y, with_grad: bool,
+                            options: RegularizerOptions, xp, *, check_inputs: bool):
+    """``(results, refusals)`` of :func:`_evaluate` from the core's result."""
+    dtype = cloud_x.result_dtype
+    gradients = (result.grad_x, result.grad_y) if with_grad else ()
+    results = (xp.asarray(cast(result.value, dtype, xp)),
+               *(cast(g.grad, cloud.result_dtype, xp) for g, cloud in zip(gradients, (cloud_x, cloud_y))),
+               cast(result.terms, dtype, xp), cast(result.bandwidths, dtype, xp))
+    refusals = None
+    if options.check_finite:
+        refusals = refusal_flags(cloud_x, cloud_y, results[0], gradients, xp, check_inputs=check_inputs)
+    return results, refusals
 
-    The gradients are checked through their ``O(s)`` bound, without reading them.
+
+def refusal_flags(cloud_x, cloud_y, value, gradients, xp, *, check_inputs: bool):
+    """A device bool array ``[X not finite, Y not finite, result out of range]`` (the first two False when
+    the inputs were checked already): read once by :func:`_refuse`.
+
+    Finite inputs give finite results unless a result itself exceeds the dtype's
+    range. The gradients are checked through their ``O(s)`` bound, without reading them.
     """
-    if not (bool(xp.isfinite(value)) and all(g.fits(dtype, xp) for g in gradients)):
+    dtype = cloud_x.result_dtype
+    false = xp.zeros((), dtype=xp.bool, device=cloud_x.device)
+    inputs = [xp.logical_not(xp.all(xp.isfinite(c.array))) if check_inputs else false for c in (cloud_x, cloud_y)]
+    too_large = xp.logical_not(xp.isfinite(value))
+    for g in gradients:
+        too_large = too_large | xp.logical_not(g.fits_on_device(dtype, xp))
+    return xp.stack([*inputs, too_large])
+
+
+def _refuse(flags, weight_power: float, dtype) -> None:
+    """Raise the refusal the host copy of :func:`refusal_flags` names, if any (the inputs first)."""
+    x_bad, y_bad, too_large = (bool(f) for f in flags)
+    for name, bad in (("X", x_bad), ("Y", y_bad)):
+        if bad:
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if too_large:
         raise ValueError(
             f"X and Y are too large for results in {dtype}: PPM-Reg grows like lifetime^(2 weight_power) "
             f"(weight_power={weight_power:g}); rescale X, Y and the bandwidth together, or use float64"

@@ -88,8 +88,16 @@ def _on_torch_stream(tensor: torch.Tensor, backend: str):
 
     stack = contextlib.ExitStack()
     stack.enter_context(cupy.cuda.Device(tensor.device.index))
-    stack.enter_context(cupy.cuda.ExternalStream(torch.cuda.current_stream(tensor.device).cuda_stream))
+    stack.enter_context(_external_stream(cupy, torch.cuda.current_stream(tensor.device)))
     return stack
+
+
+def _external_stream(cupy, stream: torch.cuda.Stream):
+    """torch's stream as a CuPy stream: through the CUDA stream protocol (``Stream.from_external``, CuPy 14)
+    where both libraries have it, else ``ExternalStream`` (deprecated from CuPy 14)."""
+    if hasattr(stream, "__cuda_stream__") and hasattr(cupy.cuda.Stream, "from_external"):
+        return cupy.cuda.Stream.from_external(stream)
+    return cupy.cuda.ExternalStream(stream.cuda_stream, stream.device.index)
 
 
 def _core_results(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool=None):
@@ -108,8 +116,9 @@ def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool)
     *arrays, terms = results
     tensors = [_from_core(arrays[0], X)]
     if with_grad:
-        factor = 1 if pool is None else pool.world_size
-        tensors += [factor * _from_core(arrays[1], X), factor * _from_core(arrays[2], Y)]
+        tensors += [_from_core(arrays[1], X), _from_core(arrays[2], Y)]
+        if pool is not None:
+            tensors[1:] = [pool.world_size * grad for grad in tensors[1:]]
     return tensors + [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
 
 

@@ -50,6 +50,42 @@ def test_float32_gradients_within_1e3_of_float64():
         assert relative(cupy.asnumpy(a), cupy.asnumpy(b)) <= 1e-3
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_graph_replays_equal_numpy_with_fresh_clouds_and_draws(dtype, rtol):
+    """The first call of a shape runs eagerly, the second captures a graph, later ones replay it: each with
+    its own cloud and subsamples."""
+    X, Y = (a.astype(dtype) for a in blob_and_circle(300, 250, seed=5, noise=0.05))
+    for step in range(4):
+        Xs = X + dtype(0.01 * step)
+        expected = pa.ppm_reg_value_and_grad(Xs, Y, **dict(OPTIONS, rng=step))
+        got = pa.ppm_reg_value_and_grad(cupy.asarray(Xs), cupy.asarray(Y), **dict(OPTIONS, rng=step))
+        for a, b in zip(got, expected):
+            assert relative(cupy.asnumpy(a), b) <= rtol
+
+
+def test_a_replay_refuses_nan_naming_the_argument():
+    X, Y = (cupy.asarray(a) for a in blob_and_circle(300, 250, seed=6, noise=0.05))
+    for _ in range(2):
+        pa.ppm_reg_value_and_grad(X, Y, **OPTIONS)
+    bad = Y.copy()
+    bad[7, 0] = cupy.nan
+    with pytest.raises(ValueError, match="Y contains NaN"):
+        pa.ppm_reg_value_and_grad(X, bad, **OPTIONS)
+
+
+@pytest.mark.skipif(cupy.cuda.runtime.getDeviceCount() < 2, reason="needs two GPUs")
+def test_work_runs_on_the_device_that_holds_the_data():
+    X, Y = blob_and_circle(200, 150, seed=7, noise=0.05)
+    expected = pa.ppm_reg_value_and_grad(X, Y, **OPTIONS)
+    with cupy.cuda.Device(1):
+        Xg, Yg = cupy.asarray(X), cupy.asarray(Y)
+    for _ in range(3):  # eager, capture, replay: all from device 0 being current
+        got = pa.ppm_reg_value_and_grad(Xg, Yg, **OPTIONS)
+    for a, b in zip(got, expected):
+        assert a.device.id == 1
+        assert relative(cupy.asnumpy(a), b) <= 1e-10
+
+
 def test_no_host_synchronisation_without_check_finite():
     """Measured: behind a spinning kernel, the call returns before the spin ends (it only queued work)."""
     X, Y = (cupy.asarray(a) for a in blob_and_circle(300, 250, seed=2, noise=0.05))
@@ -57,7 +93,8 @@ def test_no_host_synchronisation_without_check_finite():
     def call():
         return pa.ppm_reg_value_and_grad(X, Y, check_finite=False, **OPTIONS)
 
-    call()
+    for _ in range(2):  # the first call runs eagerly and the second captures the graph; the third replays it
+        call()
     waiting = waits_for_device(call)
     assert not waiting.waited, f"the call returned after {waiting.call_seconds:.3f} s of a {waiting.spin_seconds:.3f} s spin"
     assert waits_for_device(lambda: pa.ppm_reg_value_and_grad(X, Y, **OPTIONS)).waited  # the probe can tell

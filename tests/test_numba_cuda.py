@@ -190,6 +190,8 @@ class ImportedView(np.ndarray):
     """What ``cuda.as_cuda_array`` returned: a device-array view (here, of host memory)."""
 
 
+@pytest.mark.skipif(not SIMULATED, reason="a fake CuPy of host arrays is a simulator check; on a GPU, "
+                                           "tests/test_gpu.py checks the real CuPy arrays and streams")
 def test_kernels_get_cupy_arrays_without_a_sync_and_run_on_cupys_stream(monkeypatch):
     """Checkable without a GPU: every array that reaches a kernel was imported with ``sync=False`` (Numba's
     default synchronises the exporting stream once per argument), and every launch runs on CuPy's current
@@ -223,8 +225,8 @@ def test_kernels_get_cupy_arrays_without_a_sync_and_run_on_cupys_stream(monkeypa
 
     for name in ("persistence_kernel", "scatter_kernel", "compact_kernel", "expand_kernel"):
         monkeypatch.setattr(numba_cuda, name, Recorder(name, getattr(numba_cuda, name)))
-    tile_pair_kernel = numba_cuda._tile_pair_kernel
-    monkeypatch.setattr(numba_cuda, "_tile_pair_kernel", lambda *key: Recorder("tile pairs", tile_pair_kernel(*key)))
+    moment_kernel = numba_cuda._moment_kernel
+    monkeypatch.setattr(numba_cuda, "_moment_kernel", lambda *key: Recorder("moments", moment_kernel(*key)))
 
     rng = np.random.default_rng(0)
     X, indices, xp = rng.normal(size=(12, 2)), rng.integers(0, 12, size=(20, 4)), reference_namespace()
@@ -234,7 +236,7 @@ def test_kernels_get_cupy_arrays_without_a_sync_and_run_on_cupys_stream(monkeypa
     numba_cuda.pair_moments(points, points, same_set=False, inv_two_h2=np.asarray(2.0), xp=xp)
     assert imports and not any(imports)
     assert {name for name, _, _ in launches} == {"persistence_kernel", "scatter_kernel", "compact_kernel",
-                                                 "expand_kernel", "tile pairs"}
+                                                 "expand_kernel", "moments"}
     for name, stream, imported in launches:
         assert imported, f"{name} was passed an array that Numba would import with a sync"
         assert stream == "stream 1234", f"{name} did not run on CuPy's current stream"

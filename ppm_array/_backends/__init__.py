@@ -13,6 +13,10 @@ with one constant and these functions, all taking the namespace ``xp`` of their 
     Where ``DROPS_COLLAPSED``: ``persistence`` of the rows of ``indices`` whose
     lifetime is positive, in order, and those rows' numbers (int64).
 
+``on_device(X)``
+    A context manager in which work on the data ``X`` goes to ``X``'s device (CuPy's
+    current device, for the CUDA backend); :func:`placed_by_arrays` where the
+    library places work by the arrays themselves.
 ``all_finite(X, *, xp) -> bool``
     Whether every value of the array ``X`` is finite (the boundary's NaN/inf check).
 ``fourier_transforms(tol, *, xp)``
@@ -39,12 +43,18 @@ imports Numba, CUDA, CuPy or torch.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 
 from .._namespace import is_cupy_array, is_numpy_array
 
-__all__ = ["select_backend"]
+__all__ = ["placed_by_arrays", "select_backend"]
+
+
+def placed_by_arrays(array):
+    """``on_device`` of a backend whose array library runs work where its arrays are: nothing to enter."""
+    return contextlib.nullcontext()
 
 
 def _numba_available() -> bool:

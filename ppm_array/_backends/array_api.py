@@ -13,8 +13,9 @@ from .._namespace import device as device_of
 from .._moments import Moments
 from .._scatter import segment_sum
 from ._nufft import Explicit
+from . import placed_by_arrays as on_device
 
-__all__ = ["all_finite", "feature_persistence", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "feature_persistence", "fourier_transforms", "on_device", "pair_moments", "persistence", "scatter_edges"]
 
 DROPS_COLLAPSED = True
 

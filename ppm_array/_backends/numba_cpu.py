@@ -35,8 +35,9 @@ from ._openmp import short_spin
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
 from ._nufft import Explicit, Finufft, available
+from . import placed_by_arrays as on_device
 
-__all__ = ["all_finite", "feature_persistence", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "feature_persistence", "fourier_transforms", "on_device", "pair_moments", "persistence", "scatter_edges"]
 
 DROPS_COLLAPSED = True
 

@@ -1,37 +1,44 @@
 """Numba-CUDA backend for CuPy arrays (and, in tests, the CUDA simulator).
 
 The backend contract of :mod:`ppm_array._backends`, plus a ``threads_per_block``
-keyword. This module is imported only when the backend is selected, and it touches
-no GPU at import.
+keyword and :func:`on_device`. This module is imported only when the backend is
+selected, and it touches no GPU at import.
 
 **Interop.** CuPy arrays reach the kernels as Numba views of the same memory made
 without synchronising (``cuda.as_cuda_array(a, sync=False)``: by default Numba
 synchronises the exporting stream for every such argument), and every kernel runs
-on CuPy's current stream (``cuda.external_stream``). So the kernels are ordered with
-the caller's CuPy work on that stream, as CuPy's own operations are, and the host
-never waits for the device here. Everything around the kernels is Array-API code in
-the caller's namespace: nothing in this module reads device data on the host.
+on CuPy's current stream (``cuda.external_stream``), on the device that holds the
+data (:func:`on_device`). So the kernels are ordered with the caller's CuPy work on
+that stream, as CuPy's own operations are, and the host never waits for the device
+here. Everything around the kernels is Array-API code in the caller's namespace:
+nothing in this module reads device data on the host. A whole PPM-Reg call is
+captured once per shape as a CUDA graph and replayed
+(:mod:`ppm_array._backends.cuda_graphs`), so the launch costs here are paid once.
 
 **Kernels.** One thread computes one subsample (persistence) or one edge (VJP,
 scattered with atomic adds). The MMD moments first compact the points with a weight
-on the device (a prefix sum; their number stays on the device) and then visit square
-tiles of them, one tile pair per block iteration: a within-sum visits each unordered
-pair once and a cross-sum each pair once, and each pair updates the moments of both
-its points (the partner's through shared-memory atomics, then one global atomic add
-per point and tile pair). ``O(s)`` memory. The inner loop runs in the input's dtype
-(float32 runs at full rate on every GPU; float64 at half to 1/64 of it), each tile
-pair's sums are added to float64 moments. Atomic adds make the last bits depend on
-the order in which blocks finish: results agree with the CPU to rounding, not bitwise.
+on the device (a prefix sum; their number stays on the device), scaled so that the
+kernel is ``exp2(-|z_i - z_j|^2)``, and then each thread owns ``ROWS_PER_THREAD``
+rows and meets every column of its block's share of the column tiles, staged in
+shared memory: each ordered pair once, no atomic operation and no data-dependent
+branch. A row's sums over one tile run in the compute dtype (float32 for float32
+data, at the full rate of the exponential unit), and are added to float64 moments
+after each tile. Blocks split the columns into ``chunks`` when there are too few
+rows to fill the GPU; the chunks' partial moments are summed in a fixed order, so
+results are the same at every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import warnings
 from functools import lru_cache
 
 import numba
 from numba import cuda
+from numba.cuda import libdevice
 
 from .._moments import Moments
 from .._namespace import device as device_of
@@ -39,13 +46,17 @@ from .._namespace import is_cupy_array
 from ._kernel_bodies import build
 from ._nufft import Cufinufft, Explicit, available
 
-__all__ = ["all_finite", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "compile_targets", "fourier_transforms", "on_device", "pair_moments", "persistence",
+           "scatter_edges"]
 
 DROPS_COLLAPSED = False
 
 THREADS_PER_BLOCK = 128
-# The tile-pair kernel launches at most this many blocks; each loops over its share of the tile pairs.
-MAX_BLOCKS = 2**14
+# Rows of the moment kernel per thread: each column read from shared memory serves this many pairs.
+ROWS_PER_THREAD = 4
+# The moment kernel splits the columns until its grid has about this many blocks per multiprocessor.
+BLOCKS_PER_MULTIPROCESSOR = 8
+LOG2_E = math.log2(math.e)
 
 _bodies = build(cuda.jit(device=True))
 _subsample_persistence = _bodies.subsample_persistence
@@ -53,6 +64,11 @@ _distance = _bodies.distance
 
 
 # --- Launching -------------------------------------------------------------------------------------------------------
+
+def on_device(array):
+    """A context in which CuPy allocates and launches on the device of ``array`` (a no-op for other arrays)."""
+    return array.device if is_cupy_array(array) else contextlib.nullcontext()
+
 
 def _device_view(array):
     """A CuPy array as a Numba device array of the same memory, imported without synchronising its stream;
@@ -67,13 +83,28 @@ def _stream(arrays):
     return 0
 
 
-def _launch(kernel, n_blocks: int, threads_per_block: int, *args) -> None:
-    """``kernel`` on ``n_blocks`` blocks, on CuPy's current stream, its CuPy arguments imported without a sync."""
-    kernel[n_blocks, threads_per_block, _stream(args)](*(_device_view(a) for a in args))
+def _launch(kernel, grid, threads_per_block: int, *args) -> None:
+    """``kernel`` on ``grid`` blocks, on CuPy's current stream, its CuPy arguments imported without a sync.
+
+    Small problems make small grids, which Numba warns about at every launch: the
+    grid is what the problem has, so the warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Grid size .* under-utilization")
+        kernel[grid, threads_per_block, _stream(args)](*(_device_view(a) for a in args))
 
 
-def _blocks(n: int, threads_per_block: int) -> int:
-    return max(1, -(-n // threads_per_block))
+def _blocks(n: int, per_block: int) -> int:
+    return max(1, -(-n // per_block))
+
+
+# The CUDA simulator's device has no multiprocessor count; as 2, small tests split the columns into chunks.
+SIMULATED_MULTIPROCESSORS = 2
+
+
+@lru_cache(maxsize=None)
+def _multiprocessors() -> int:
+    """The current device's multiprocessor count."""
+    return int(getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", SIMULATED_MULTIPROCESSORS))
 
 
 # --- Persistence and the scatter of edge gradients -------------------------------------------------------------------
@@ -130,149 +161,183 @@ def scatter_edges(X, edges, grad_length, *, xp, threads_per_block=THREADS_PER_BL
 # --- Kernel moments ----------------------------------------------------------------------------------------------------
 
 @cuda.jit
-def compact_kernel(birth, lifetime, v, position, compact):
-    """Point ``i`` with ``v != 0`` to column ``position[i] - 1`` of ``compact`` (rows: birth, lifetime, v)."""
+def compact_kernel(birth, lifetime, v, position, unit, compact):
+    """Point ``i`` with ``v != 0`` to column ``position[i] - 1`` of ``compact`` (rows: birth, lifetime, v), its
+    coordinates multiplied by ``unit[0]``."""
     i = cuda.grid(1)
     if i < v.shape[0] and v[i] != 0:
         p = position[i] - 1
-        compact[0, p] = birth[i]
-        compact[1, p] = lifetime[i]
+        compact[0, p] = birth[i] * unit[0]
+        compact[1, p] = lifetime[i] * unit[0]
         compact[2, p] = v[i]
 
 
 @cuda.jit
-def expand_kernel(v, position, compact_moments, moments):
-    """The moments of every point from those of the compacted points (0 where ``v == 0``)."""
+def expand_kernel(v, position, partial, unit, moments):
+    """The moments of every point from the chunks' partial moments of the compacted points (0 where
+    ``v == 0``); ``mb`` and ``ml`` divided by ``unit[0]``, back to the points' units."""
     i = cuda.grid(1)
     if i < v.shape[0]:
+        p = position[i] - 1
         for r in range(3):
-            moments[r, i] = compact_moments[r, position[i] - 1] if v[i] != 0 else 0.0
+            total = 0.0
+            if v[i] != 0:
+                for chunk in range(partial.shape[0]):
+                    total += partial[chunk, r, p]
+            moments[r, i] = total if r == 0 else total / unit[0]
+
+
+def _exp2(dtype):
+    """``2**x`` in ``dtype``: the hardware's exponential (``ex2.approx.ftz`` under fastmath) for float32, the
+    correctly rounded libdevice one for float64; the simulator, which runs kernels as Python, has neither."""
+    if numba.config.ENABLE_CUDASIM:
+        return lambda x: 2.0**x
+    return libdevice.exp2f if dtype == numba.float32 else libdevice.exp2
 
 
 @lru_cache(maxsize=None)
-def _tile_pair_kernel(dtype, tile: int):
-    """The moment kernel for compute ``dtype`` (a Numba float type) and ``tile`` threads per block (= points
-    per tile): shared arrays need both at compile time."""
+def _moment_kernel(dtype, threads: int, rows: int):
+    """The moment kernel for compute ``dtype`` (a Numba float type), ``threads`` per block and ``rows`` per
+    thread: the shared tile, the registers and the exponential depend on them at compile time."""
+    exp2 = _exp2(dtype)
 
     @cuda.jit(fastmath=dtype == numba.float32)
-    def kernel(a, b, counts, same_set, inv_two_h2, out_a, out_b):
-        """Moments of the first ``counts[0]`` points of ``a`` against the first ``counts[1]`` of ``b``
-        (columns: birth, lifetime, v), added to ``out_a`` and ``out_b``; with ``same_set`` (``a is b``) the
-        pairs ``j = i`` are left out and every moment goes to ``out_a`` (``out_b`` is not touched: an array
-        passed twice would be two copies where Numba transfers host arrays).
+    def kernel(a, b, counts, same_set, partial):
+        """Moments of the first ``counts[0]`` columns of ``a`` against the first ``counts[1]`` of ``b``
+        (rows of each: scaled birth, scaled lifetime, v), with ``exp2(-|z_i - z_j|^2)`` as the kernel, into
+        ``partial[chunk]``: block ``(x, chunk)`` owns ``rows * threads`` points of ``a`` and meets the column
+        tiles ``chunk, chunk + chunks, ...`` of ``b``. With ``same_set`` (``a is b``) the pair ``j = i``
+        is left out: its only term, ``v_i`` in ``m0``, is subtracted by the chunk that met it.
 
-        Tile pairs ``(I, J)``: with ``same_set`` the unordered ones, ``J = (I + d) mod T`` for
-        ``d = 0 .. T // 2`` (the pairs at ``d = T / 2`` once); else every ``(I, J)``. In a pair, thread ``t``
-        owns row ``I * tile + t`` and at step ``k`` meets column ``(t + k) mod tile`` of the tile in shared
-        memory, so the threads of a step meet distinct columns.
+        A tile's columns lie in shared memory as ``(birth, lifetime, v)`` side by side, so that the three
+        reads of a column share one address (every thread reads the same column: a broadcast).
         """
         t = cuda.threadIdx.x
-        tile_b = cuda.shared.array(tile, dtype)
-        tile_l = cuda.shared.array(tile, dtype)
-        tile_v = cuda.shared.array(tile, dtype)
-        column_0 = cuda.shared.array(tile, dtype)
-        column_b = cuda.shared.array(tile, dtype)
-        column_l = cuda.shared.array(tile, dtype)
-        zero = dtype(0.0)
-        inv = dtype(inv_two_h2[0])
+        tile = cuda.shared.array((threads, 3), dtype)
         n_a, n_b = counts[0], counts[1]
-        tiles_a, tiles_b = (n_a + tile - 1) // tile, (n_b + tile - 1) // tile
-        n_pairs = tiles_a * (tiles_a // 2 + 1) if same_set else tiles_a * tiles_b
-        for pair in range(cuda.blockIdx.x, n_pairs, cuda.gridDim.x):
-            if same_set:
-                offset, tile_i = pair // tiles_a, pair % tiles_a
-                tile_j = (tile_i + offset) % tiles_a
-                if 2 * offset == tiles_a and tile_i >= offset:  # the other half of the pairs at d = T / 2
-                    continue  # the same for the whole block: no thread skips a barrier
-            else:
-                offset, tile_i, tile_j = 1, pair // tiles_b, pair % tiles_b
-            diagonal = same_set and offset == 0
-            j = tile_j * tile + t
-            inside_j = j < n_b
-            tile_b[t] = b[0, j] if inside_j else zero
-            tile_l[t] = b[1, j] if inside_j else zero
-            tile_v[t] = b[2, j] if inside_j else zero
-            column_0[t] = zero
-            column_b[t] = zero
-            column_l[t] = zero
-            i = tile_i * tile + t
-            inside_i = i < n_a
-            bi = a[0, i] if inside_i else zero
-            li = a[1, i] if inside_i else zero
-            vi = a[2, i] if inside_i else zero
+        first = cuda.blockIdx.x * (rows * threads)
+        if first >= n_a:  # the same for the whole block: no thread skips a barrier
+            return
+        chunk, chunks = cuda.blockIdx.y, cuda.gridDim.y
+        zero = dtype(0.0)
+        point_b = cuda.local.array(rows, dtype)
+        point_l = cuda.local.array(rows, dtype)
+        moments = cuda.local.array((rows, 3), numba.float64)
+        tile_sums = cuda.local.array((rows, 3), dtype)
+        for r in range(rows):
+            i = first + r * threads + t
+            point_b[r] = a[0, i] if i < n_a else zero
+            point_l[r] = a[1, i] if i < n_a else zero
+            for m in range(3):
+                moments[r, m] = 0.0
+        for column_tile in range(chunk, (n_b + threads - 1) // threads, chunks):
+            j = column_tile * threads + t
+            inside = j < n_b
+            for k in range(3):
+                tile[t, k] = b[k, j] if inside else zero
             cuda.syncthreads()
-            row_0 = row_b = row_l = zero
-            # On the diagonal tile each unordered pair once: steps 1 .. tile / 2, the last one by half the threads.
-            for step in range(1 if diagonal else 0, tile // 2 + 1 if diagonal else tile):
-                if diagonal and 2 * step == tile and t >= step:
-                    continue
-                c = (t + step) % tile
-                db = bi - tile_b[c]
-                dl = li - tile_l[c]
-                e = math.exp(-(db * db + dl * dl) * inv)
-                ej, ei = tile_v[c] * e, vi * e
-                row_0 += ej
-                row_b += ej * db
-                row_l += ej * dl
-                cuda.atomic.add(column_0, c, ei)
-                cuda.atomic.add(column_b, c, -ei * db)
-                cuda.atomic.add(column_l, c, -ei * dl)
-            cuda.syncthreads()
-            if inside_i:
-                cuda.atomic.add(out_a, (0, i), numba.float64(row_0))
-                cuda.atomic.add(out_a, (1, i), numba.float64(row_b))
-                cuda.atomic.add(out_a, (2, i), numba.float64(row_l))
-            if inside_j and same_set:
-                cuda.atomic.add(out_a, (0, j), numba.float64(column_0[t]))
-                cuda.atomic.add(out_a, (1, j), numba.float64(column_b[t]))
-                cuda.atomic.add(out_a, (2, j), numba.float64(column_l[t]))
-            elif inside_j:
-                cuda.atomic.add(out_b, (0, j), numba.float64(column_0[t]))
-                cuda.atomic.add(out_b, (1, j), numba.float64(column_b[t]))
-                cuda.atomic.add(out_b, (2, j), numba.float64(column_l[t]))
-            cuda.syncthreads()  # before the next pair overwrites the tile and the column sums
+            for r in range(rows):
+                for m in range(3):
+                    tile_sums[r, m] = zero
+            for c in range(threads):
+                u = numba.uint32(c)  # an unsigned index: no wraparound arithmetic for negative indices
+                bj, lj, vj = tile[u, 0], tile[u, 1], tile[u, 2]
+                for r in range(rows):
+                    db = point_b[r] - bj
+                    dl = point_l[r] - lj
+                    e = vj * exp2(-(db * db + dl * dl))
+                    tile_sums[r, 0] += e
+                    tile_sums[r, 1] += e * db
+                    tile_sums[r, 2] += e * dl
+            cuda.syncthreads()  # before the next tile overwrites this one
+            for r in range(rows):
+                for m in range(3):
+                    moments[r, m] += numba.float64(tile_sums[r, m])
+        for r in range(rows):
+            i = first + r * threads + t
+            if i < n_a:
+                if same_set and (i // threads) % chunks == chunk:
+                    moments[r, 0] -= numba.float64(a[2, i])
+                for m in range(3):
+                    partial[chunk, m, i] = moments[r, m]
 
     return kernel
 
 
-def _compact(S, dtype, xp, threads_per_block):
-    """The points of ``S`` with ``v != 0`` as the first columns of a ``(3, n)`` array, their positions
-    (inclusive prefix sum of ``v != 0``) and their number as a 1-element device array."""
+def _compact(S, unit, dtype, xp, threads_per_block):
+    """The points of ``S`` with ``v != 0`` as the first columns of a ``(3, n)`` array in ``dtype``, their
+    coordinates times ``unit`` (a 1-element array), their positions (inclusive prefix sum of ``v != 0``) and
+    their number as a 1-element device array."""
     n = S.v.shape[0]
     position = xp.cumulative_sum(xp.astype(S.v != 0, xp.int64))
     compact = xp.zeros((3, n), dtype=dtype, device=device_of(S.v))
-    _launch(compact_kernel, _blocks(n, threads_per_block), threads_per_block,
-            *(xp.astype(a, dtype) for a in S), position, compact)
+    _launch(compact_kernel, _blocks(n, threads_per_block), threads_per_block, S.birth, S.lifetime, S.v, position,
+            xp.astype(unit, S.v.dtype), compact)
     return compact, position, position[n - 1:]
 
 
-def _expand(S, position, compact_moments, xp, threads_per_block) -> Moments:
+def _chunks(n_a: int, n_b: int, threads_per_block: int) -> int:
+    """How many chunks the columns are split into: enough blocks to fill the GPU, at most one tile each."""
+    row_blocks = _blocks(n_a, ROWS_PER_THREAD * threads_per_block)
+    wanted = _blocks(BLOCKS_PER_MULTIPROCESSOR * _multiprocessors(), row_blocks)
+    return min(wanted, _blocks(n_b, threads_per_block))
+
+
+def _moments(compact_a, count_a, compact_b, count_b, same_set: bool, dtype, xp, threads_per_block):
+    """The chunks' partial moments ``(chunks, 3, n_a)`` (float64) of the compacted ``a`` against ``b``."""
+    n_a, n_b = compact_a.shape[1], compact_b.shape[1]
+    chunks = _chunks(n_a, n_b, threads_per_block)
+    partial = xp.empty((chunks, 3, n_a), dtype=xp.float64, device=device_of(compact_a))
+    kernel = _moment_kernel(numba.float32 if dtype == xp.float32 else numba.float64, threads_per_block, ROWS_PER_THREAD)
+    grid = (_blocks(n_a, ROWS_PER_THREAD * threads_per_block), chunks)
+    _launch(kernel, grid, threads_per_block, compact_a, compact_b, xp.concat([count_a, count_b]), same_set, partial)
+    return partial
+
+
+def _expand(S, position, partial, unit, xp, threads_per_block) -> Moments:
     moments = xp.empty((3, S.v.shape[0]), dtype=xp.float64, device=device_of(S.v))
     _launch(expand_kernel, _blocks(S.v.shape[0], threads_per_block), threads_per_block,
-            S.v, position, compact_moments, moments)
+            S.v, position, partial, xp.astype(unit, xp.float64), moments)
     return Moments(moments[0, :], moments[1, :], moments[2, :])
 
 
 def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PER_BLOCK):
-    """The tile-pair kernel on the points with a weight, compacted on the device; computed in the points'
-    dtype, moments in float64."""
+    """The moment kernel on the points with a weight, compacted on the device; computed in the points'
+    dtype, moments in float64. Each direction of a pair of sets is its own launch."""
     n_a, n_b = A.v.shape[0], B.v.shape[0]
     if n_a == 0 or n_b == 0:
         zeros = [Moments(*(xp.zeros((n,), dtype=xp.float64, device=device_of(S.v)) for _ in range(3)))
                  for n, S in ((n_a, A), (n_b, B))]
         return (zeros[0], zeros[0]) if same_set else tuple(zeros)
     dtype = xp.float32 if A.v.dtype == xp.float32 and B.v.dtype == xp.float32 else xp.float64
-    compact_a, position_a, count_a = _compact(A, dtype, xp, threads_per_block)
-    compact_b, position_b, count_b = (compact_a, position_a, count_a) if same_set else _compact(
-        B, dtype, xp, threads_per_block)
-    out_a = xp.zeros((3, n_a), dtype=xp.float64, device=device_of(A.v))
-    out_b = xp.zeros((3, 1 if same_set else n_b), dtype=xp.float64, device=device_of(B.v))
-    tiles_a, tiles_b = _blocks(n_a, threads_per_block), _blocks(n_b, threads_per_block)
-    most_pairs = tiles_a * (tiles_a // 2 + 1) if same_set else tiles_a * tiles_b  # with every point weighted
-    kernel = _tile_pair_kernel(numba.float32 if dtype == xp.float32 else numba.float64, threads_per_block)
-    _launch(kernel, min(most_pairs, MAX_BLOCKS), threads_per_block, compact_a, compact_b,
-            xp.concat([count_a, count_b]), same_set, xp.reshape(xp.astype(inv_two_h2, dtype), (1,)), out_a, out_b)
-    moments_a = _expand(A, position_a, out_a, xp, threads_per_block)
+    # exp(-|z|^2 / (2 h^2)) = exp2(-|u z|^2) with u = sqrt(log2(e) / (2 h^2)).
+    unit = xp.reshape(xp.sqrt(xp.astype(inv_two_h2, xp.float64) * LOG2_E), (1,))
+    compact_a, position_a, count_a = _compact(A, unit, dtype, xp, threads_per_block)
     if same_set:
+        partial = _moments(compact_a, count_a, compact_a, count_a, True, dtype, xp, threads_per_block)
+        moments_a = _expand(A, position_a, partial, unit, xp, threads_per_block)
         return moments_a, moments_a
-    return moments_a, _expand(B, position_b, out_b, xp, threads_per_block)
+    compact_b, position_b, count_b = _compact(B, unit, dtype, xp, threads_per_block)
+    partial_a = _moments(compact_a, count_a, compact_b, count_b, False, dtype, xp, threads_per_block)
+    partial_b = _moments(compact_b, count_b, compact_a, count_a, False, dtype, xp, threads_per_block)
+    return (_expand(A, position_a, partial_a, unit, xp, threads_per_block),
+            _expand(B, position_b, partial_b, unit, xp, threads_per_block))
+
+
+# --- Every kernel, for the compiler test ---------------------------------------------------------------------------
+
+def compile_targets(dtype) -> list:
+    """``(name, dispatcher, argument_types)`` for every kernel of this module in compute ``dtype``
+    (``numba.float32`` or ``numba.float64``), with the layouts the backend passes (``tests/test_cuda_compile.py``
+    compiles each for real)."""
+    array = numba.types.Array
+    floats = [array(dtype, n, "C") for n in (1, 2, 3)]
+    points, int1, int2 = array(dtype, 2, "A"), array(numba.int64, 1, "C"), array(numba.int64, 2, "C")
+    f64_1, f64_2, f64_3 = (array(numba.float64, n, "C") for n in (1, 2, 3))
+    return [
+        ("persistence_kernel", persistence_kernel, (points, int2, floats[0], floats[0], int2, int2)),
+        ("scatter_kernel", scatter_kernel, (points, int2, f64_1, f64_2)),
+        ("compact_kernel", compact_kernel, (floats[0], floats[0], floats[0], int1, floats[0], floats[1])),
+        ("expand_kernel", expand_kernel, (floats[0], int1, f64_3, f64_1, f64_2)),
+        ("moment_kernel", _moment_kernel(dtype, THREADS_PER_BLOCK, ROWS_PER_THREAD), (floats[1], floats[1], int1, numba.boolean, f64_3)),
+    ]
