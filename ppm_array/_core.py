@@ -368,7 +368,7 @@ def _pair_moments_method(backend, options, sets, xp, pool=None):
         return fourier
     n_points = sum(s.v.shape[0] for s in sets)
     if pool is not None:
-        n_points = _pool.total(pool, n_points, xp)
+        n_points = _pool.total(pool, n_points, xp, device_of(sets[0].v))
     if not _auto_takes_fourier(transforms, n_points):
         return direct
     return functools.partial(fourier, fallback=direct)

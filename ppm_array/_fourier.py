@@ -179,7 +179,8 @@ def _extent(sets, xp, pool):
         extent += [max((-float(xp.min(v)) for v in values), default=-math.inf),
                    max((float(xp.max(v)) for v in values), default=-math.inf)]
     if pool is not None:
-        extent = [float(e) for e in pool.max(xp.asarray(extent, dtype=xp.float64))]
+        reduced = pool.max(xp.asarray(extent, dtype=xp.float64, device=device_of(sets[0].v)))
+        extent = [float(e) for e in reduced]
     planar, low_birth, high_birth, low_lifetime, high_lifetime = extent
     if high_lifetime == -math.inf:
         return bool(planar), None, None

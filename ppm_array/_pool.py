@@ -14,7 +14,9 @@ A *pool* is the communication an adapter supplies (``ppm_array.torch`` with a
     pool.gather(array)                 # shape (world_size, *array.shape); the same shape on every rank
 
 Collectives are called in the same order on every rank: every decision that
-selects one is taken on pooled numbers, never on a rank's own.
+selects one is taken on pooled numbers, never on a rank's own. Every array handed to
+the pool is in the data's namespace and on its device (NCCL takes CUDA tensors only);
+those that carry the data's values are in its dtype, counts are int64.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from ._namespace import device as device_of
 __all__ = ["direct_pair_moments", "gather_rows", "total"]
 
 
-def total(pool, count: int, xp) -> int:
-    """The sum over ranks of an integer (one host read)."""
-    return int(pool.sum(xp.asarray([count], dtype=xp.int64))[0])
+def total(pool, count: int, xp, device) -> int:
+    """The sum over ranks of an integer, reduced on ``device`` (the data's: NCCL reduces CUDA tensors only;
+    one host read)."""
+    return int(pool.sum(xp.asarray([count], dtype=xp.int64, device=device))[0])
 
 
 def gather_rows(pool, rows, xp) -> list:

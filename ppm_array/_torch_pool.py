@@ -1,10 +1,12 @@
 """The pool of :mod:`ppm_array._pool` over a ``torch.distributed`` process group.
 
 NumPy arrays cross as CPU tensors (``torch.from_numpy``, no copy: gloo), CuPy arrays
-as CUDA tensors through DLPack (no copy: NCCL). Before the computation, every call
-gathers a few integers from each rank (a digest of the options, the shards' sizes,
-dimensions and dtype), so that a rank that disagrees raises the same ``ValueError``
-on every rank instead of leaving the others waiting in a collective.
+as CUDA tensors through DLPack (no copy: NCCL), torch tensors as they are: the core
+hands the pool arrays on the data's device, so every collective runs on ``X``'s
+device. Before the computation, every call agrees on whether every rank may compute
+(:func:`check_consistent`): a rank that refuses its own shards (NaN, a bad shape) or
+disagrees with the others makes every rank raise the same error, instead of leaving
+the others waiting in a collective.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from . import _validation as v
 from ._namespace import is_cupy_array, is_numpy_array
 from ._options import RegularizerOptions
-from ._validation import check_rng
 
 __all__ = ["TorchPool", "pool_for", "rank_generator"]
 
@@ -86,7 +88,7 @@ def pool_for(group):
 def rank_generator(rng, pool) -> np.random.Generator:
     """This rank's generator: from a seed ``s``, ``default_rng([s, rank])``; from a Generator, its child for
     this rank (``spawn``, a new family at every call); from None, fresh entropy (different on every rank)."""
-    check_rng(rng)
+    v.check_rng(rng)
     if rng is None:
         return np.random.default_rng()
     if isinstance(rng, np.random.Generator):
@@ -95,21 +97,81 @@ def rank_generator(rng, pool) -> np.random.Generator:
 
 
 _DTYPE_CODES = {"float32": 1, "float64": 2, "float16": 3, "bfloat16": 4}
+# The class of a rank's own refusal, as the header of check_consistent carries it.
+_ERROR_CODES = {ValueError: 1, TypeError: 2}
+_ERRORS = {code: error for error, code in _ERROR_CODES.items()}
+
+
+def _values(tensor: torch.Tensor) -> torch.Tensor:
+    """The values of ``tensor`` without autograd or ``torch.func`` wrappers (under ``vmap``, the whole batch)."""
+    tensor = tensor.detach()
+    while torch._C._functorch.is_functorch_wrapped_tensor(tensor):
+        tensor = torch._C._functorch.get_unwrapped(tensor)
+    return tensor
+
+
+def _own_refusal(X: torch.Tensor, Y: torch.Tensor, options: RegularizerOptions):
+    """The error the core would raise for this rank's own shards before computing (shapes, dtypes, devices,
+    sizes; not the values), or None."""
+    try:
+        cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
+        v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
+        options.check_sizes({"X": X.shape[0], "Y": Y.shape[0]})
+    except (TypeError, ValueError) as error:
+        return error
+    return None
+
+
+def _on_ranks(ranks: list, message: str) -> str:
+    where = f"rank {ranks[0]}" if len(ranks) == 1 else "ranks " + ", ".join(str(rank) for rank in ranks)
+    return f"on {where} of group: {message}"
 
 
 def check_consistent(pool, X: torch.Tensor, Y: torch.Tensor, options: RegularizerOptions) -> None:
-    """Refuse, on every rank alike, ranks whose options, dimensions or dtype differ, or a shard too small."""
-    digest = zlib.crc32(repr(options).encode())
-    mine = [digest, X.shape[1], Y.shape[1], _DTYPE_CODES.get(str(X.dtype).removeprefix("torch."), 0),
-            X.shape[0], Y.shape[0]]
-    table = pool.gather(np.asarray(mine, dtype=np.int64))
-    for column, what in ((0, "options"), (1, "the dimension d of X"), (2, "the dimension d of Y"), (3, "the dtype")):
-        if len(set(table[:, column].tolist())) > 1:
-            raise ValueError(f"the ranks of group disagree on {what} of ppm_reg (per rank: "
-                             f"{table[:, column].tolist()}); every rank must pass the same options and "
-                             f"points of the same dimension and dtype")
-    for rank, (n_x, n_y) in enumerate(table[:, 4:].tolist()):
-        try:
-            options.check_sizes({"X": n_x, "Y": n_y})
-        except ValueError as error:
-            raise ValueError(f"on rank {rank} of group: {error}") from None
+    """Agree, before any rank computes, on whether every rank may: raise the same error on every rank if one
+    refuses its own shards (shape, dtype, device, size, and with ``check_finite`` NaN or inf) or the ranks
+    disagree on the options, the dimensions or the dtype.
+
+    One ``all_gather`` of a header of eight int64 per rank, on ``X``'s device, and one host read: the
+    rank's own refusal (its class and the length of its message), whether ``X`` and ``Y`` are finite
+    (reduced on the device, read back only within the gathered header), a digest of the options, the
+    dimensions and the dtype. Only when some rank refused its own shards, a second ``all_gather`` carries
+    the messages (UTF-8 bytes as uint8, padded to the longest).
+    """
+    device = X.device
+    own = _own_refusal(X, Y, options)
+    if own is None and options.check_finite:
+        finite = torch.stack([torch.isfinite(_values(X)).all(), torch.isfinite(_values(Y)).all()])
+    else:
+        finite = torch.ones(2, dtype=torch.bool, device=device)
+    text = b"" if own is None else str(own).encode()
+    shapes = [0, 0, 0] if own is not None else [X.shape[1], Y.shape[1],
+                                                 _DTYPE_CODES.get(str(X.dtype).removeprefix("torch."), 0)]
+    header = torch.cat([torch.tensor([0 if own is None else _ERROR_CODES[type(own)], len(text)],
+                                     dtype=torch.int64, device=device),
+                        finite.to(device=device, dtype=torch.int64),
+                        torch.tensor([zlib.crc32(repr(options).encode()), *shapes], dtype=torch.int64,
+                                     device=device)])
+    table = pool.gather(header).tolist()
+    refusals = {}  # rank: (error class, message), the first refusal of each rank, as the core checks
+    if any(row[0] for row in table):
+        length = max(row[1] for row in table)
+        mine = torch.tensor(list(text) + [0] * (length - len(text)), dtype=torch.uint8, device=device)
+        texts = pool.gather(mine).tolist()
+        refusals = {rank: (_ERRORS[row[0]], bytes(texts[rank][:row[1]]).decode())
+                    for rank, row in enumerate(table) if row[0]}
+    for rank, row in enumerate(table):
+        for name, finite_values in (("X", row[2]), ("Y", row[3])):
+            if not finite_values:
+                refusals.setdefault(rank, (ValueError, f"{name} contains NaN or infinite values"))
+    if refusals:
+        messages = {}  # message: the ranks that gave it, in rank order
+        for rank in sorted(refusals):
+            messages.setdefault(refusals[rank][1], []).append(rank)
+        error = refusals[min(refusals)][0]
+        raise error("; ".join(_on_ranks(ranks, message) for message, ranks in messages.items()))
+    for column, what in ((4, "options"), (5, "the dimension d of X"), (6, "the dimension d of Y"), (7, "the dtype")):
+        values = [row[column] for row in table]
+        if len(set(values)) > 1:
+            raise ValueError(f"the ranks of group disagree on {what} of ppm_reg (per rank: {values}); every rank "
+                             f"must pass the same options and points of the same dimension and dtype")

@@ -7,6 +7,8 @@ with single-process oracles computed from the same shards and the same subsample
 from __future__ import annotations
 
 import pickle
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,9 @@ N_SUBSAMPLES = (1000, 600)
 POINTS_PER_RANK = 30
 FD_COORDINATES = ((0, 0), (4, 1), (11, 0))  # (point, axis) of rank 1's shard
 FD_STEP = 1e-6
+# A collective that waits longer than this raises in the waiting rank, so a rank left behind fails a test
+# instead of hanging it.
+COLLECTIVE_TIMEOUT_S = 30
 
 
 def shards(world_size: int, rank: int):
@@ -45,7 +50,8 @@ def _init(rank: int, world_size: int, port: int):
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
+                            timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     return torch, dist
 
 
@@ -61,6 +67,30 @@ def _error(call) -> str | None:
     except (ValueError, TypeError) as error:
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def _timed_error(dist, call) -> tuple[str | None, float]:
+    """:func:`_error` of ``call`` and the seconds it took, from a barrier: every rank starts it together."""
+    dist.barrier()
+    start = time.perf_counter()
+    error = _error(call)
+    return error, time.perf_counter() - start
+
+
+def one_rank_refusals(rank: int, world_size: int, X, Y, call) -> dict:
+    """``call(X, Y)`` with shards that only some ranks refuse: each case's error and seconds on this rank."""
+    last = world_size - 1
+    with_nan, with_inf = X.copy(), Y.copy()
+    with_nan[3, 1] = np.nan
+    with_inf[0, 0] = np.inf
+    cases = {
+        "NaN in X on rank 1": (with_nan if rank == 1 else X, Y),
+        "inf in Y on the last rank": (X, with_inf if rank == last else Y),
+        "NaN in X on every rank": (with_nan, Y),
+        "X 1-D on rank 1": (X[:, 0] if rank == 1 else X, Y),
+        "X of integers on rank 0": (X.astype(np.int64) if rank == 0 else X, Y),
+    }
+    return {name: call(*shards) for name, shards in cases.items()}
 
 
 def checks(rank: int, world_size: int, port: int, out: str) -> None:
@@ -115,6 +145,14 @@ def checks(rank: int, world_size: int, port: int, out: str) -> None:
             {k: v for k, v in options.items() if k != "rng"}, weights=(1.0, 20.0 + rank)))(
             torch.tensor(X), torch.tensor(Y))),
     }
+
+    def timed(X, Y, **changes):
+        return _timed_error(dist, lambda: pat.ppm_reg(torch.tensor(X), torch.tensor(Y), group=group,
+                                                      **dict(options, **changes)))
+
+    results["one-rank refusals"] = one_rank_refusals(rank, world_size, X, Y, timed)
+    results["one-rank refusals"]["options differ"] = timed(X, Y, weights=(1.0, 20.0 + rank))
+    results["after refusals"] = float(pat.ppm_reg(torch.tensor(X), torch.tensor(Y), group=group, **options))
     _finish(dist)
     results["uninitialised"] = _error(lambda: pat.ppm_reg(torch.tensor(X), torch.tensor(Y), group=group, **options))
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
@@ -134,3 +172,63 @@ def single(rank: int, world_size: int, port: int, out: str) -> None:
         results[name] = {"value": float(loss.detach()), "grad": Xt.grad.numpy().copy()}
     _finish(dist)
     Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(results))
+
+
+def collective_tensors(rank: int, world_size: int, port: int, out: str) -> None:
+    """Every tensor handed to a collective, and every array handed to the pool, as ``(core, where, library,
+    device, dtype, shape)``: float32 shards with gradients, all three methods, the median bandwidth, and a
+    refusal with its messages (a 1-D ``X`` on rank 1).
+
+    Twice: with the core in NumPy (CPU tensors), and with the core in torch on the same CPU tensors (the path
+    of CUDA tensors without CuPy) while torch's default device is "meta". There, an array allocated without
+    ``device=`` lands on "meta", and a NumPy array handed to the pool would reach NCCL as a CPU tensor.
+    """
+    torch, dist = _init(rank, world_size, port)
+    import ppm_array.torch as pat
+    from ppm_array._torch_pool import TorchPool
+
+    records, core = [], ["numpy"]
+
+    def describe(where, array):
+        library = type(array).__module__.split(".")[0]
+        records.append((core[0], where, library, str(array.device), str(array.dtype).removeprefix("torch."),
+                        tuple(array.shape)))
+
+    def spy(name, collective):
+        def recorded(*args, **kwargs):
+            tensors = [*args[0], args[1]] if name == "all_gather" else [args[0]]
+            for tensor in tensors:
+                describe(name, tensor)
+            return collective(*args, **kwargs)
+        return recorded
+
+    def pool_spy(name, method):
+        def recorded(self, array):
+            describe(f"pool.{name}", array)
+            return method(self, array)
+        return recorded
+
+    dist.all_gather, dist.all_reduce = spy("all_gather", dist.all_gather), spy("all_reduce", dist.all_reduce)
+    for name in ("sum", "max", "gather"):
+        setattr(TorchPool, name, pool_spy(name, getattr(TorchPool, name)))
+
+    X, Y = (torch.tensor(cloud, dtype=torch.float32) for cloud in shards(world_size, rank))
+
+    def calls():
+        for method in ("direct", "fft", "auto"):
+            Xt = X.clone().requires_grad_(True)
+            pat.ppm_reg(Xt, Y, group=dist.group.WORLD, **dict(OPTIONS, bandwidth="median", method=method,
+                                                               n_subsamples=N_SUBSAMPLES)).backward()
+        refused = _error(lambda: pat.ppm_reg(X[:, 0] if rank == 1 else X, Y, group=dist.group.WORLD, **OPTIONS))
+        assert refused.startswith("ValueError: on rank 1 of group: X must be 2-D"), refused
+
+    calls()
+    core[0] = "torch"
+    pat._core_library = lambda device_type, backend: "torch"
+    torch.set_default_device("meta")
+    try:
+        calls()
+    finally:
+        torch.set_default_device(None)
+    _finish(dist)
+    Path(out, f"rank{rank}.pkl").write_bytes(pickle.dumps(records))

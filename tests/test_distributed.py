@@ -13,6 +13,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +35,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run(worker, world_size: int, out) -> list:
-    """``worker(rank, world_size, port, out)`` in ``world_size`` fresh processes; each rank's results."""
+def run(worker, world_size: int, out, timeout: float = 300) -> list:
+    """``worker(rank, world_size, port, out)`` in ``world_size`` fresh processes; each rank's results.
+
+    Processes still running ``timeout`` seconds after the start are killed (exit code ``-9``).
+    """
     context = multiprocessing.get_context("spawn")
     port = free_port()
     processes = [context.Process(target=worker, args=(rank, world_size, port, str(out)))
                  for rank in range(world_size)]
     for process in processes:
         process.start()
+    deadline = time.monotonic() + timeout
     for process in processes:
-        process.join(timeout=300)
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
     assert all(process.exitcode == 0 for process in processes), [process.exitcode for process in processes]
     return [pickle.loads((out / f"rank{rank}.pkl").read_bytes()) for rank in range(world_size)]
 
@@ -151,6 +160,54 @@ def test_bad_use_is_refused_on_every_rank(ranks):
         assert errors["dimension"].startswith("ValueError: the ranks of group disagree on the dimension d of X")
         assert errors["small shard"].startswith("ValueError: on rank 1 of group: replace=False needs at least")
         assert result["uninitialised"].startswith("ValueError: group= needs torch.distributed initialised")
+
+
+# A refusal is agreed in one small collective before anything is computed: far below the collectives' timeout
+# (workers.COLLECTIVE_TIMEOUT_S), at which a rank left waiting would fail instead.
+AGREED_WITHIN_S = 5.0
+
+
+def test_a_refusal_on_one_rank_is_raised_on_every_rank_at_once(ranks):
+    world_size, results = ranks
+    every_rank, last = ", ".join(str(rank) for rank in range(world_size)), world_size - 1
+    expected = {
+        "NaN in X on rank 1": "ValueError: on rank 1 of group: X contains NaN or infinite values",
+        "inf in Y on the last rank": f"ValueError: on rank {last} of group: Y contains NaN or infinite values",
+        "NaN in X on every rank": f"ValueError: on ranks {every_rank} of group: X contains NaN or infinite values",
+        "X 1-D on rank 1": "ValueError: on rank 1 of group: X must be 2-D with shape (N, d); got shape (30,)",
+        "X of integers on rank 0": "TypeError: on rank 0 of group: X must have a real floating dtype",
+        "options differ": "ValueError: the ranks of group disagree on options of ppm_reg",
+    }
+    for result in results:
+        refusals = result["one-rank refusals"]
+        assert refusals.keys() == expected.keys()
+        for case, start in expected.items():
+            error, seconds = refusals[case]
+            assert error is not None and error.startswith(start), (case, error)
+            assert error == results[0]["one-rank refusals"][case][0], case  # the same error on every rank
+            assert seconds < AGREED_WITHIN_S, (case, seconds)
+        # the group is still usable, its ranks in step: the first call's pooled value again
+        assert result["after refusals"] == pytest.approx(result["value"], rel=1e-12)
+
+
+def test_collectives_run_on_the_device_of_x_in_its_dtype(tmp_path):
+    """Every tensor a collective receives is on X's device; X's values travel in X's dtype (float32 here),
+    counts as int64, a refusal's messages as uint8 bytes. With the core in torch under a "meta" default
+    device, an allocation without ``device=`` would reach a collective on "meta", and a NumPy array handed
+    to the pool (what NCCL refuses: a CPU tensor for CUDA data) is seen at the pool."""
+    records = [record for rank_records in run(workers.collective_tensors, 2, tmp_path) for record in rank_records]
+    assert {core for core, *_ in records} == {"numpy", "torch"}
+    for core, where, library, device, dtype, shape in records:
+        assert device == "cpu", (core, where, device, shape)
+        assert dtype in ("int64", "float32", "float64") or (dtype == "uint8" and len(shape) == 1), (where, dtype)
+        if core == "torch":
+            assert library == "torch", (core, where, library, shape)
+    assert {core for core, where, _, _, dtype, _ in records if where == "pool.gather" and dtype == "uint8"} == {
+        "numpy", "torch"}  # the messages of the refusal were gathered
+    points = [dtype for _, where, _, _, dtype, shape in records
+              if where == "pool.gather" and dtype != "int64" and len(shape) == 2]
+    largest = [dtype for _, where, _, _, dtype, shape in records if where == "pool.max" and shape == (1,)]
+    assert points and largest and set(points) == set(largest) == {"float32"}
 
 
 def test_a_group_of_one_is_the_call_without_a_group(tmp_path):

@@ -9,6 +9,10 @@ Where nothing cancels (most inputs) this is a relative error of about ``tol``.
 
 from __future__ import annotations
 
+import sys
+import types
+import warnings
+
 import numpy as np
 import pytest
 from builders import blob_and_circle, hand_sample
@@ -187,6 +191,112 @@ def test_without_a_nufft_library_the_explicit_sums_are_used(monkeypatch):
     monkeypatch.setattr(numba_cpu, "available", lambda module: False)
     assert isinstance(numba_cpu.fourier_transforms(1e-10, xp=np), _nufft.Explicit)
     assert float(pa.mmd(P, Q, bandwidth=1.0, method="fft")) == pytest.approx(float(with_library), rel=1e-9)
+
+
+@pytest.fixture
+def fresh_availability():
+    """:func:`_nufft.available` decides once per process: forget its verdicts before and after the test."""
+    _nufft.available.cache_clear()
+    yield
+    _nufft.available.cache_clear()
+
+
+def install_fake(monkeypatch, tmp_path, name: str, source: str) -> None:
+    """A package ``name`` with ``source`` as its ``__init__``, found before any installed one."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+# cuFINUFFT 2.5.1's simple interface (cufinufft/_simple.py) and the options its Plan accepts (the fields of
+# NufftOpts): any other keyword is a TypeError there too. The calls are recorded.
+FAKE_CUFINUFFT = """
+PLAN_OPTIONS = {"upsampfac", "gpu_method", "gpu_sort", "gpu_binsizex", "gpu_binsizey", "gpu_binsizez",
+                "gpu_obinsizex", "gpu_obinsizey", "gpu_obinsizez", "gpu_maxsubprobsize", "gpu_kerevalmeth",
+                "gpu_spreadinterponly", "gpu_maxbatchsize", "gpu_device_id", "gpu_stream", "modeord", "gpu_np",
+                "debug"}
+calls = []
+
+def _plan(name, eps, isign, options):
+    if set(options) - PLAN_OPTIONS:
+        raise TypeError(f"Invalid option {sorted(set(options) - PLAN_OPTIONS)}")
+    calls.append((name, dict(options, eps=eps, isign=isign)))
+    return name
+
+def nufft1d1(x, data, n_modes=None, out=None, eps=1e-6, isign=1, **kwargs):
+    return _plan("nufft1d1", eps, isign, kwargs)
+
+def nufft1d2(x, data, out=None, eps=1e-6, isign=-1, **kwargs):
+    return _plan("nufft1d2", eps, isign, kwargs)
+
+def nufft2d1(x, y, data, n_modes=None, out=None, eps=1e-6, isign=1, **kwargs):
+    return _plan("nufft2d1", eps, isign, kwargs)
+
+def nufft2d2(x, y, data, out=None, eps=1e-6, isign=-1, **kwargs):
+    return _plan("nufft2d2", eps, isign, kwargs)
+"""
+
+
+def test_cufinufft_plans_on_the_callers_device_and_stream(monkeypatch, tmp_path, fresh_availability):
+    """Every plan gets CuPy's current device and stream at the time of the call (cuFINUFFT's own defaults
+    are device 0 and the legacy default stream). CuPy and cuFINUFFT are fakes here."""
+    pytest.importorskip("numba")
+    from ppm_array._backends import numba_cuda
+
+    install_fake(monkeypatch, tmp_path, "cufinufft", FAKE_CUFINUFFT)
+    stream = types.SimpleNamespace(ptr=0x7F00)
+    cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=3), get_current_stream=lambda: stream)
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=cuda))
+    transforms = numba_cuda.fourier_transforms(1e-10, xp=np)  # loads without a warning (warnings are errors)
+    assert isinstance(transforms, _nufft.Cufinufft)
+    line, plane = (np.zeros(4),), (np.zeros(4), np.zeros(4))
+    assert transforms.type1(line, np.ones(4), (6,)) == "nufft1d1"
+    assert transforms.type2(line, np.ones((2, 6), dtype=complex)) == "nufft1d2"
+    stream.ptr = 0x7F80  # the caller moved to another stream: the next plans follow it
+    assert transforms.type1(plane, np.ones(4), (6, 5)) == "nufft2d1"
+    assert transforms.type2(plane, np.ones((2, 6, 5), dtype=complex)) == "nufft2d2"
+    calls = sys.modules["cufinufft"].calls
+    assert [(name, options["gpu_device_id"], options["gpu_stream"]) for name, options in calls] == [
+        ("nufft1d1", 3, 0x7F00), ("nufft1d2", 3, 0x7F00), ("nufft2d1", 3, 0x7F80), ("nufft2d2", 3, 0x7F80)]
+    assert all(options["isign"] == 1 and options["eps"] == 1e-10 * _nufft._PRECISION_FACTOR for _, options in calls)
+
+
+def test_a_cufinufft_that_does_not_load_counts_as_absent_with_one_warning(monkeypatch, tmp_path,
+                                                                         fresh_availability):
+    """An installed cuFINUFFT whose shared library does not load: the explicit sums (``"fft"``; ``"auto"``
+    takes the direct sums on them, test_auto_picks_by_size_and_falls_back_to_direct), one warning a process."""
+    pytest.importorskip("numba")
+    from ppm_array._backends import numba_cuda
+
+    install_fake(monkeypatch, tmp_path, "cufinufft",
+                 'raise OSError("libcudart.so.12: cannot open shared object file: No such file or directory")')
+    with pytest.warns(RuntimeWarning) as caught:
+        chosen = [numba_cuda.fourier_transforms(1e-10, xp=np) for _ in range(3)]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("cuFINUFFT (the cufinufft package) is installed but does not load")
+    assert message.endswith("OSError: libcudart.so.12: cannot open shared object file: No such file or directory")
+    assert all(isinstance(transforms, _nufft.Explicit) for transforms in chosen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not _nufft.available("cufinufft")
+
+
+def test_a_finufft_that_does_not_load_falls_back_with_one_warning(monkeypatch, tmp_path, fresh_availability):
+    """The same on the CPU, end to end: ``"auto"`` gives the direct sums exactly, ``"fft"`` the explicit
+    sums (within tol of them), and only the first call warns."""
+    rng = np.random.default_rng(11)
+    half = _core.FOURIER_CROSSOVER // 2 + 1  # "auto" would take the Fourier method with a NUFFT library
+    P, Q = (hand_sample(*draw_points(rng, half, "uniform", 5.0, True, 0.0)) for _ in range(2))
+    direct = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="direct")
+    install_fake(monkeypatch, tmp_path, "finufft", 'raise OSError("libgomp.so.1: cannot open shared object file")')
+    with pytest.warns(RuntimeWarning, match=r"^FINUFFT \(the finufft package\) is installed but does not") as caught:
+        auto = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="auto")
+        fourier = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="fft", tol=1e-10)
+    assert len(caught) == 1 and str(caught[0].message).endswith("OSError: libgomp.so.1: cannot open shared object file")
+    assert same(auto, direct)
+    assert float(fourier[0]) == pytest.approx(float(direct[0]), rel=1e-9)
 
 
 def test_grid_size_follows_from_tol_range_and_bandwidth():

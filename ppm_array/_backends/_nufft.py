@@ -10,12 +10,15 @@ with one float64 array per axis (1 or 2), in ``[-pi, pi]``.
 - :class:`Cufinufft`: CuPy arrays, cuFINUFFT (the ``cuda`` extra).
 - :class:`Explicit`: any Array-API namespace, the sums written out in chunks of
   points, ``O(n M^D)``: the reference, and the fallback where no NUFFT library is
-  installed.
+  installed or loads (:func:`available`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.util
+import warnings
 
 from .._namespace import device as device_of
 from ._openmp import short_spin
@@ -25,9 +28,34 @@ __all__ = ["Cufinufft", "Explicit", "Finufft", "available"]
 # The NUFFTs' own precision, relative to their outputs: a tenth of the half of tol left to them (see _fourier).
 _PRECISION_FACTOR = 0.05
 
+# The NUFFT libraries by module: their names, and the arrays they serve.
+_LIBRARIES = {"finufft": ("FINUFFT", "NumPy"), "cufinufft": ("cuFINUFFT", "CuPy")}
 
+
+@functools.cache
 def available(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    """Whether the NUFFT library ``module`` (``"finufft"`` or ``"cufinufft"``) is installed and loads.
+
+    Decided once per process, by importing it (under the short spin of :mod:`._openmp`,
+    for FINUFFT's OpenMP runtime): importing either loads its shared library, which
+    fails where that library or one it needs (the CUDA runtime, libgomp) is missing.
+    A library that is installed but does not load counts as absent, with one
+    ``RuntimeWarning`` per process that names it and the reason: the Fourier method
+    then runs as the explicit sums, and ``method="auto"`` takes the direct sums.
+    """
+    if importlib.util.find_spec(module) is None:
+        return False
+    try:
+        with short_spin():
+            importlib.import_module(module)
+    except (ImportError, OSError, AttributeError) as error:  # what loading a shared library and its symbols raises
+        name, arrays = _LIBRARIES[module]
+        warnings.warn(f"{name} (the {module} package) is installed but does not load, so the Fourier method "
+                      f"on {arrays} arrays runs without it: method='auto' takes the direct sums and "
+                      f"method='fft' the explicit sums over the grid. {type(error).__name__}: {error}",
+                      RuntimeWarning, stacklevel=2)
+        return False
+    return True
 
 
 class Finufft:
@@ -64,23 +92,36 @@ class Finufft:
 
 
 class Cufinufft:
-    """cuFINUFFT on CuPy arrays (on the current device and stream)."""
+    """cuFINUFFT on CuPy arrays, on CuPy's current device and stream, read at each call.
+
+    Each transform's plan gets them as ``gpu_device_id`` and ``gpu_stream`` (without
+    them cuFINUFFT plans on device 0 and the legacy default stream), so the transforms
+    are ordered with the caller's work on that stream, as the Numba-CUDA kernels are,
+    and run on the data's device on every rank of a multi-GPU job.
+    """
 
     def __init__(self, tol: float):
         import cufinufft
 
         self._cufinufft, self._eps = cufinufft, max(tol * _PRECISION_FACTOR, 1e-15)
 
+    def _options(self) -> dict:
+        import cupy
+
+        return dict(eps=self._eps, isign=1, gpu_device_id=cupy.cuda.Device().id,
+                    gpu_stream=cupy.cuda.get_current_stream().ptr)
+
     def type1(self, angles, strengths, modes):
-        c = strengths.astype(complex)
+        c, options = strengths.astype(complex), self._options()
         if len(angles) == 1:
-            return self._cufinufft.nufft1d1(angles[0], c, modes[0], eps=self._eps, isign=1)
-        return self._cufinufft.nufft2d1(*angles, c, modes, eps=self._eps, isign=1)
+            return self._cufinufft.nufft1d1(angles[0], c, modes[0], **options)
+        return self._cufinufft.nufft2d1(*angles, c, modes, **options)
 
     def type2(self, angles, coefficients):
+        options = self._options()
         if len(angles) == 1:
-            return self._cufinufft.nufft1d2(angles[0], coefficients, eps=self._eps, isign=1)
-        return self._cufinufft.nufft2d2(*angles, coefficients, eps=self._eps, isign=1)
+            return self._cufinufft.nufft1d2(angles[0], coefficients, **options)
+        return self._cufinufft.nufft2d2(*angles, coefficients, **options)
 
 
 class Explicit:
