@@ -39,7 +39,7 @@ from .._namespace import is_cupy_array
 from ._kernel_bodies import build
 from ._nufft import Cufinufft, Explicit, available
 
-__all__ = ["all_finite", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
+__all__ = ["all_finite", "compile_targets", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
 
 DROPS_COLLAPSED = False
 
@@ -276,3 +276,28 @@ def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PE
     if same_set:
         return moments_a, moments_a
     return moments_a, _expand(B, position_b, out_b, xp, threads_per_block)
+
+
+# --- Compile targets ---------------------------------------------------------------------------------------------------
+# Every kernel of this module with the argument types it is launched with, for tests/test_cuda_compile.py (NVVM and
+# ptxas for several GPU architectures, no GPU needed) and benchmarks/cuda_resources.py. A kernel added above must be
+# added here: a test checks that every kernel that is an attribute of this module is listed.
+
+def compile_targets(dtype) -> list[tuple[str, object, tuple]]:
+    """``(name, kernel, argument_types)`` of every kernel, for compute ``dtype`` (``numba.float32`` or
+    ``numba.float64``: the element type of the float arrays); ``argument_types`` are Numba types, those of the
+    C-contiguous arrays (and the flag) the launchers above pass."""
+    def array(element, ndim):
+        return numba.types.Array(element, ndim, "C")
+
+    float_1d, float_2d = array(dtype, 1), array(dtype, 2)
+    int64_1d, int64_2d = array(numba.int64, 1), array(numba.int64, 2)
+    float64_1d, float64_2d = array(numba.float64, 1), array(numba.float64, 2)
+    return [
+        ("persistence_kernel", persistence_kernel, (float_2d, int64_2d, float_1d, float_1d, int64_2d, int64_2d)),
+        ("scatter_kernel", scatter_kernel, (float_2d, int64_2d, float64_1d, float64_2d)),
+        ("compact_kernel", compact_kernel, (float_1d, float_1d, float_1d, int64_1d, float_2d)),
+        ("expand_kernel", expand_kernel, (float_1d, int64_1d, float64_2d, float64_2d)),
+        ("tile_pair_kernel", _tile_pair_kernel(dtype, THREADS_PER_BLOCK),
+         (float_2d, float_2d, int64_1d, numba.boolean, float_1d, float64_2d, float64_2d)),
+    ]
