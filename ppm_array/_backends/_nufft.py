@@ -67,6 +67,13 @@ class Cufinufft:
     """cuFINUFFT on CuPy arrays (on the current device and stream)."""
 
     def __init__(self, tol: float):
+        # cuFINUFFT's wheel links libcudart.so.12 and libcufft.so.11 without a path to them, and the CUDA wheels
+        # (CuPy's ctk extra) install them outside the loader's search path: loaded first (cuda-pathfinder comes with
+        # numba-cuda and CuPy), they satisfy its links.
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        for library in ("cudart", "cufft"):
+            load_nvidia_dynamic_lib(library)
         import cufinufft
 
         self._cufinufft, self._eps = cufinufft, max(tol * _PRECISION_FACTOR, 1e-15)
