@@ -245,11 +245,13 @@ def test_cufinufft_plans_on_the_callers_device_and_stream(monkeypatch, tmp_path,
     from ppm_array._backends import numba_cuda
 
     install_fake(monkeypatch, tmp_path, "cufinufft", FAKE_CUFINUFFT)
+    preloaded = []  # the CUDA libraries cuFINUFFT links are loaded first, from the CUDA wheels
+    monkeypatch.setattr(_nufft, "_load_linked_libraries", preloaded.append)
     stream = types.SimpleNamespace(ptr=0x7F00)
     cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=3), get_current_stream=lambda: stream)
     monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=cuda))
     transforms = numba_cuda.fourier_transforms(1e-10, xp=np)  # loads without a warning (warnings are errors)
-    assert isinstance(transforms, _nufft.Cufinufft)
+    assert isinstance(transforms, _nufft.Cufinufft) and preloaded == ["cufinufft"]
     line, plane = (np.zeros(4),), (np.zeros(4), np.zeros(4))
     assert transforms.type1(line, np.ones(4), (6,)) == "nufft1d1"
     assert transforms.type2(line, np.ones((2, 6), dtype=complex)) == "nufft1d2"
@@ -271,6 +273,7 @@ def test_a_cufinufft_that_does_not_load_counts_as_absent_with_one_warning(monkey
 
     install_fake(monkeypatch, tmp_path, "cufinufft",
                  'raise OSError("libcudart.so.12: cannot open shared object file: No such file or directory")')
+    monkeypatch.setattr(_nufft, "_load_linked_libraries", lambda module: None)  # found: the import itself fails
     with pytest.warns(RuntimeWarning) as caught:
         chosen = [numba_cuda.fourier_transforms(1e-10, xp=np) for _ in range(3)]
     assert len(caught) == 1
@@ -280,6 +283,17 @@ def test_a_cufinufft_that_does_not_load_counts_as_absent_with_one_warning(monkey
     assert all(isinstance(transforms, _nufft.Explicit) for transforms in chosen)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert not _nufft.available("cufinufft")
+
+
+def test_a_cufinufft_whose_cuda_libraries_are_missing_counts_as_absent(monkeypatch, tmp_path, fresh_availability):
+    install_fake(monkeypatch, tmp_path, "cufinufft", FAKE_CUFINUFFT)
+
+    def missing(module):
+        raise RuntimeError('Failure finding "libcufft.so.12 or libcufft.so.11"')
+
+    monkeypatch.setattr(_nufft, "_load_linked_libraries", missing)
+    with pytest.warns(RuntimeWarning, match="RuntimeError: Failure finding"):
         assert not _nufft.available("cufinufft")
 
 

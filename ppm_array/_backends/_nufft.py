@@ -32,6 +32,22 @@ _PRECISION_FACTOR = 0.05
 _LIBRARIES = {"finufft": ("FINUFFT", "NumPy"), "cufinufft": ("cuFINUFFT", "CuPy")}
 
 
+# cuFINUFFT's wheel links libcudart.so.12 and libcufft.so.11 without a path to them, and the CUDA wheels (CuPy's ctk
+# extra) install them outside the loader's search path: loaded first, they satisfy its links.
+_LINKED_LIBRARIES = {"cufinufft": ("cudart", "cufft")}
+
+
+def _load_linked_libraries(module: str) -> None:
+    """Load the CUDA libraries ``module`` links, from wherever the CUDA wheels put them (cuda-pathfinder comes
+    with numba-cuda and CuPy); a library not found raises (a RuntimeError)."""
+    libraries = _LINKED_LIBRARIES.get(module, ())
+    if libraries:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        for library in libraries:
+            load_nvidia_dynamic_lib(library)
+
+
 @functools.cache
 def available(module: str) -> bool:
     """Whether the NUFFT library ``module`` (``"finufft"`` or ``"cufinufft"``) is installed and loads.
@@ -47,8 +63,9 @@ def available(module: str) -> bool:
         return False
     try:
         with short_spin():
+            _load_linked_libraries(module)
             importlib.import_module(module)
-    except (ImportError, OSError, AttributeError) as error:  # what loading a shared library and its symbols raises
+    except (ImportError, OSError, AttributeError, RuntimeError) as error:  # what loading a shared library raises
         name, arrays = _LIBRARIES[module]
         warnings.warn(f"{name} (the {module} package) is installed but does not load, so the Fourier method "
                       f"on {arrays} arrays runs without it: method='auto' takes the direct sums and "
@@ -101,7 +118,7 @@ class Cufinufft:
     """
 
     def __init__(self, tol: float):
-        import cufinufft
+        import cufinufft  # loaded by available(), with the CUDA libraries it links
 
         self._cufinufft, self._eps = cufinufft, max(tol * _PRECISION_FACTOR, 1e-15)
 

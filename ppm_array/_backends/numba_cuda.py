@@ -324,7 +324,10 @@ def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PE
             _expand(B, position_b, partial_b, unit, xp, threads_per_block))
 
 
-# --- Every kernel, for the compiler test ---------------------------------------------------------------------------
+# --- Compile targets ---------------------------------------------------------------------------------------------------
+# Every kernel of this module with the argument types it is launched with, for tests/test_cuda_compile.py (NVVM and
+# ptxas for several GPU architectures, no GPU needed) and benchmarks/cuda_resources.py. A kernel added above must be
+# added here: a test checks that every kernel that is an attribute of this module is listed.
 
 def compile_targets(dtype) -> list:
     """``(name, dispatcher, argument_types)`` for every kernel of this module in compute ``dtype``
