@@ -39,7 +39,6 @@ __all__ = [
     "check_sample",
     "check_sample_edges",
     "check_upstream",
-    "check_weight_power",
     "is_integer",
     "require_finite",
     "is_real",
@@ -179,15 +178,6 @@ def check_bandwidth(bandwidth):
     if not is_real(bandwidth):
         raise TypeError(f"bandwidth must be a positive real number or 'median'; got {bandwidth!r}")
     return check_positive_real(bandwidth, "bandwidth")
-
-
-def check_weight_power(weight_power) -> float:
-    if not is_real(weight_power):
-        raise TypeError(f"weight_power must be a real number >= 1; got {weight_power!r}")
-    weight_power = float(weight_power)
-    if not (math.isfinite(weight_power) and weight_power >= 1):
-        raise ValueError(f"weight_power must be a finite number >= 1; got {weight_power}")
-    return weight_power
 
 
 def check_choice(value, name: str, choices: tuple[str, ...]) -> str:

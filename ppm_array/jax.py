@@ -50,6 +50,18 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
     return options
 
 
+def _key_data(key):
+    """The raw ``uint32`` data of a PRNG key: a typed key (``jax.random.key``) or a legacy one
+    (``jax.random.PRNGKey``, already ``uint32`` data)."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    if dtype is not None and dtype == jnp.uint32 and getattr(key, "ndim", 0) >= 1:
+        return key
+    raise TypeError(f"key must be a JAX PRNG key, e.g. jax.random.key(0) (or jax.random.PRNGKey(0)); got "
+                    f"{type(key).__name__}{'' if dtype is None else f' of dtype {dtype}'}")
+
+
 def _host(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
     """``value, [grad_X, grad_Y,] terms, bandwidths`` as NumPy arrays."""
     rng = np.random.default_rng(np.asarray(key_data, dtype=np.uint32).ravel())
@@ -111,7 +123,7 @@ def ppm_reg(X, Y, key, **options):
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
     checked = _check_static(X, Y, options)
-    key_data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    key_data = _key_data(key)
     dtype = X.dtype
     if dtype not in _COMPUTED:
         X, Y = X.astype(jnp.float32), Y.astype(jnp.float32)

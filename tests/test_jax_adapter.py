@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,19 @@ def test_low_precision_is_computed_in_float32(dtype):
     expected = paj.ppm_reg(X.astype(jnp.float32), Y.astype(jnp.float32), jax.random.key(1), **OPTIONS)
     assert float(value) == pytest.approx(float(expected), rel=1e-2)
     assert bool(jnp.all(jnp.isfinite(grad.astype(jnp.float32))))
+
+
+@pytest.mark.parametrize("key", [0, np.float32(1.5), jnp.zeros(2, dtype=jnp.float32), None])
+def test_a_key_that_is_not_a_prng_key_is_refused(key):
+    X, Y = (jnp.asarray(a) for a in clouds())
+    with pytest.raises(TypeError, match=re.escape("key must be a JAX PRNG key, e.g. jax.random.key(0)")):
+        paj.ppm_reg(X, Y, key, **OPTIONS)
+
+
+def test_legacy_and_typed_keys_give_the_same_value():
+    X, Y = (jnp.asarray(a) for a in clouds())
+    assert float(paj.ppm_reg(X, Y, jax.random.PRNGKey(3), **OPTIONS)) == float(
+        paj.ppm_reg(X, Y, jax.random.key(3), **OPTIONS))
 
 
 def test_misspelt_option_names_the_adapter():
