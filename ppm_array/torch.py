@@ -15,7 +15,8 @@ is a first-order formula, and differentiating it twice raises a ``RuntimeError``
 saying so.
 
 float16 and bfloat16 inputs are computed in float32; the value and gradients are
-returned in the input dtype.
+returned in the input dtype, and any that overflows it is refused with the core's
+``ValueError`` (with ``check_finite``), never returned as inf.
 
 Importing this module imports torch; ``import ppm_array`` does not.
 """
@@ -29,8 +30,9 @@ import numpy as np
 import torch
 
 from . import _validation as v
+from ._namespace import array_namespace
 from ._options import RegularizerOptions
-from ._regularizer import PPMRegTerms, evaluate
+from ._regularizer import PPMRegTerms, evaluate, require_finite_results
 from ._torch_pool import check_consistent, pool_for, rank_generator
 
 __all__ = ["PPMReg", "ppm_reg"]
@@ -110,7 +112,10 @@ def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool)
     if with_grad:
         factor = 1 if pool is None else pool.world_size
         tensors += [factor * _from_core(arrays[1], X), factor * _from_core(arrays[2], Y)]
-    return tensors + [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
+    tensors += [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
+    if X.dtype in _LOW_PRECISION and options.check_finite:  # computed in float32: within its range, maybe not X's
+        require_finite_results(tensors, X.dtype, options.mmd.weight_power, array_namespace(X))
+    return tensors
 
 
 class _PPMRegFunction(torch.autograd.Function):

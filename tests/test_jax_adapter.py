@@ -100,6 +100,16 @@ def test_legacy_and_typed_keys_give_the_same_value():
         paj.ppm_reg(X, Y, jax.random.key(3), **OPTIONS))
 
 
+@pytest.mark.parametrize("differentiate", [False, True])
+def test_float16_results_beyond_its_range_are_refused_not_inf(differentiate):
+    """PPM-Reg of clouds at scale 1000 (about 6e5 in float32) overflows float16: refused in the callback."""
+    X, Y = (jnp.asarray(1000 * a, dtype=jnp.float16) for a in clouds())
+    options = dict(OPTIONS, bandwidth=300.0)
+    call = jax.value_and_grad(paj.ppm_reg) if differentiate else paj.ppm_reg
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"X and Y are too large for results in float16"):
+        jax.block_until_ready(call(X, Y, jax.random.key(1), **options))
+
+
 def test_misspelt_option_names_the_adapter():
     X, Y = (jnp.asarray(a) for a in clouds())
     with pytest.raises(TypeError, match=r"ppm_array.jax.ppm_reg\(\) got unexpected keyword arguments: bandwith"):

@@ -80,6 +80,19 @@ def test_low_precision_is_computed_in_float32(dtype):
     np.testing.assert_allclose(Xt.grad.float().numpy(), grad_x, rtol=2e-2, atol=2e-2 * np.abs(grad_x).max())
 
 
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_float16_results_beyond_its_range_are_refused_not_inf(requires_grad):
+    """Computed in float32, PPM-Reg of clouds at scale 1000 is about 6e5, beyond float16's 65504: refused with
+    the core's error after the cast back, with or without the gradients, and computed without check_finite."""
+    X, Y = (torch.tensor(1000 * a, dtype=torch.float16) for a in clouds())
+    X.requires_grad_(requires_grad)
+    options = dict(OPTIONS, bandwidth=300.0)
+    assert float(pa.ppm_reg(X.detach().float().numpy(), Y.float().numpy(), **options)) > 65504
+    with pytest.raises(ValueError, match=r"X and Y are too large for results in torch.float16"):
+        pat.ppm_reg(X, Y, **options)
+    assert torch.isinf(pat.ppm_reg(X, Y, check_finite=False, **options))
+
+
 def test_module_draws_fresh_subsamples_reproducibly():
     X, Y = (torch.tensor(a) for a in clouds())
     first, second = pat.PPMReg(bandwidth=0.3, seed=1), pat.PPMReg(bandwidth=0.3, seed=1)
