@@ -372,8 +372,10 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     scale = _power_of_two_scale(P, Q, xp, pool)
     sets = [point_set(S.birth / scale, S.lifetime / scale, S.mass, p) for S in (P, Q)]
     # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
-    # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
-    ratio = scale / bandwidth
+    # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN. (A
+    # multiplication, as scale is a power of two: the same number, and no division by a bandwidth that is 0
+    # in the dtype, such as 1e-300 in float32.)
+    ratio = scale * (1.0 / bandwidth)
     inv_h2 = xp.clip(ratio * ratio, None, xp.finfo(ratio.dtype).max)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
