@@ -13,6 +13,7 @@ caller's dtype is the public functions' job.
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from . import _fourier, _pool
 from ._backends._nufft import Explicit
 from ._moments import KernelPoints, Moments, PointSet, assemble, point_set
-from ._namespace import device as device_of
+from ._namespace import array_namespace, device as device_of
 from ._sample import PersistenceSample
 from ._scatter import segment_sum
 
@@ -236,16 +237,35 @@ def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp, pool=Non
 
 
 def _times_power(x, base, exponent: float):
-    """``x * base**exponent`` by repeated multiplication: no intermediate leaves the range of the result.
+    """``x * base**exponent`` for a power of two ``base`` (a 0-d array), in closed form.
 
-    ``x`` is a normalised value (at most a few in magnitude), so multiplying by
-    ``base`` one factor at a time moves it monotonically towards the result.
+    ``base**exponent = 2^E`` is applied as a few factors ``2^E_k`` with ``E_k`` within
+    the dtype's exponent range, so every factor is representable and every
+    intermediate lies between ``x`` and the result: none overflows or underflows
+    unless the result does. Beyond the dtype's whole exponent range (subnormals
+    included) the result is 0 or infinite for any representable ``x``, so ``E`` is
+    clipped to it and the number of factors is fixed by the dtype (three for float32
+    and float64), whatever ``exponent`` is.
     """
-    whole = int(exponent)
-    for _ in range(whole):
-        x = x * base
-    fraction = exponent - whole
-    return x * base**fraction if fraction else x
+    xp = array_namespace(x, base)
+    info = xp.finfo(x.dtype)
+    # Exponents of the largest finite number and of the smallest subnormal (smallest normal times eps).
+    largest = math.floor(math.log2(float(info.max)))
+    smallest = round(math.log2(float(info.smallest_normal)) + math.log2(float(info.eps)))
+    span, step = largest - smallest + 1, largest - 1
+    remaining = _clamp(xp.round(xp.log2(xp.astype(base, x.dtype))) * exponent, span, xp)
+    for _ in range(math.ceil(span / step)):
+        part = _clamp(remaining, step, xp)
+        x = x * 2.0**part
+        remaining = remaining - part
+    return x
+
+
+def _clamp(x, bound: float, xp):
+    """``x`` clipped to ``[-bound, bound]``; not ``xp.clip``, which array-api-compat implements with boolean-mask
+    assignments: a host synchronisation on a GPU, and none can be captured in a CUDA graph."""
+    high = xp.full_like(x, bound)
+    return xp.where(x > high, high, xp.where(x < -high, -high, x))
 
 
 def _collapsed_row_sums(pair_moments, points: KernelPoints, partner: KernelPoints, moments: Moments, inv_two_h2,
@@ -403,9 +423,11 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     scale = _power_of_two_scale(P, Q, xp, pool)
     sets = [point_set(S.birth / scale, S.lifetime / scale, S.mass, p) for S in (P, Q)]
     # (scale / h)^2 overflows only for a bandwidth far below the data's scale: the kernel is then a
-    # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN.
-    ratio = scale / bandwidth
-    # (Not xp.clip: array-api-compat's clip selects with a boolean mask, a host synchronisation on a GPU.)
+    # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN. (A
+    # multiplication, as scale is a power of two: the same number, and no division by a bandwidth that is 0
+    # in the dtype, such as 1e-300 in float32. Not xp.clip: array-api-compat's clip selects with a boolean
+    # mask, a host synchronisation on a GPU.)
+    ratio = scale * (1.0 / bandwidth)
     largest_finite = xp.full_like(ratio, xp.finfo(ratio.dtype).max)
     inv_h2 = xp.where(ratio * ratio < largest_finite, ratio * ratio, largest_finite)
     inv_two_h2 = inv_h2 / 2.0

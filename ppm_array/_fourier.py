@@ -46,7 +46,7 @@ from typing import NamedTuple
 from ._moments import Moments
 from ._namespace import device as device_of
 
-__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "pair_moments"]
+__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "has_float64", "pair_moments"]
 
 # Grids beyond this many modes (256 MiB of complex128 coefficients) are refused.
 MAX_MODES = 2**24
@@ -201,6 +201,25 @@ def _characteristic(transforms, angles, strengths, grid: Grid, xp, pool):
     return xp.astype(parts[0, ...], xp.complex128) + 1j * xp.astype(parts[1, ...], xp.complex128)
 
 
+def has_float64(xp, device) -> bool:
+    """Whether ``xp`` has float64 and complex128 on ``device`` (torch's MPS devices have neither; JAX without
+    x64), as its Array-API inspection namespace says (tens of microseconds); a namespace without one is
+    assumed to have them."""
+    if not hasattr(xp, "__array_namespace_info__"):
+        return True
+    supported = xp.__array_namespace_info__().dtypes(device=device)
+    return "float64" in supported and "complex128" in supported
+
+
+def _squared_bandwidth(inv_two_h2: float, low: tuple, high: tuple) -> float:
+    """``h^2 = 1 / (2 inv_two_h2)``, at most ``2^60`` times the squared diagonal of the points' box (1 for a
+    box of one point). Beyond that the kernel is 1 over the box to float64 rounding, so the cap changes
+    nothing, and a bandwidth far above the data's scale (``inv_two_h2`` 0 or subnormal) still gives a grid."""
+    diagonal = sum((hi - lo) ** 2 for lo, hi in zip(low, high))
+    cap = 2.0**60 * diagonal if diagonal > 0 else 1.0
+    return cap if inv_two_h2 * cap <= 0.5 else 1.0 / (2.0 * inv_two_h2)
+
+
 def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp, fallback=None, pool=None):
     """The contract of a backend's ``pair_moments`` (:mod:`ppm_array._backends`), by the Fourier method.
 
@@ -216,6 +235,15 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
     characteristic function (``M^D`` complex numbers, whatever ``s`` and ``N``) is
     summed over the ranks before the potentials at the rank's own points.
     """
+    def instead(reason: ValueError):
+        if fallback is None:
+            raise reason
+        return fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
+
+    device = device_of(A.v)
+    if not has_float64(xp, device):
+        return instead(ValueError(f"method='fft' computes in float64, which the device {device} does not support; "
+                                  "use method='direct' (or 'auto', which falls back to it)"))
     full_sets = (A,) if same_set else (A, B)
     compact = [_alive(S, xp) for S in full_sets]
     sets = [points for _, points in compact]
@@ -224,15 +252,13 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
         empty = [xp.zeros((S.v.shape[0],), dtype=xp.float64, device=device_of(S.v)) for S in full_sets]
         moments = [Moments(e, e, e) for e in empty]
         return (moments[0], moments[0]) if same_set else tuple(moments)
-    h2 = 1.0 / (2.0 * float(inv_two_h2))
+    h2 = _squared_bandwidth(float(inv_two_h2), low, high)
     try:
         grid = design_grid(low, high, math.sqrt(h2), tol)
-    except ValueError:
-        if fallback is None:
-            raise
-        return fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
+    except ValueError as error:
+        return instead(error)
     coordinates = [((points.birth, points.lifetime) if planar else (points.lifetime,)) for points in sets]
-    frequencies = _frequencies(grid, xp, device_of(A.v))
+    frequencies = _frequencies(grid, xp, device)
     weights = _coefficient_weights(grid, frequencies, xp)
     characteristics = [_characteristic(transforms, _angles(c, grid, xp), points.v, grid, xp, pool)
                        for c, points in zip(coordinates, sets)]

@@ -61,7 +61,8 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, metho
         pairs of points with a feature of both samples pooled (the first 128 of
         each); no gradient flows through it (see ``docs/choosing_parameters.md``).
     weight_power : float, default 1
-        ``p >= 1``.
+        ``p`` in ``[1, 16]`` (the paper: 1); beyond 16 every lifetime but the
+        largest weighs less than float32's rounding of it.
     estimator : {"v", "u"}, default "v"
         ``"v"``: the formula above (the paper's). ``"u"``: the within-sums drop
         their ``i = j`` terms and are divided by ``1 - sum_i a_i^2`` (that is,

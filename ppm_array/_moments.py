@@ -58,8 +58,10 @@ def point_set(birth, lifetime, mass, weight_power: float) -> PointSet:
 def _gradient(points: PointSet, within: Moments, cross, scale, unbiased: bool, inv_h2):
     diagonal = 0.0 if unbiased else points.v
     net = within if cross is None else Moments(*(scale * w - c for w, c in zip(within, cross)))
-    grad_birth = -2.0 * inv_h2 * points.v * net.mb
-    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + scale * diagonal) - inv_h2 * points.v * net.ml)
+    # inv_h2 multiplies last: it may be the largest finite number (a bandwidth far below the data's scale), and a
+    # zero moment must then give 0, not inf * 0.
+    grad_birth = -2.0 * (points.v * net.mb * inv_h2)
+    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + scale * diagonal) - points.v * net.ml * inv_h2)
     return grad_birth, grad_lifetime
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from . import _validation as v
 
-__all__ = ["METHODS", "MMDOptions", "RegularizerOptions"]
+__all__ = ["MAX_WEIGHT_POWER", "METHODS", "MMDOptions", "RegularizerOptions"]
 
 
 METHODS = ("auto", "direct", "fft")
@@ -36,12 +36,27 @@ class MMDOptions(NamedTuple):
               tol=1e-10) -> "MMDOptions":
         return cls(
             v.check_bandwidth(bandwidth),
-            v.check_weight_power(weight_power),
+            _check_weight_power(weight_power),
             v.check_estimator(estimator) == "u",
             v.check_bool(squared, "squared"),
             v.check_choice(method, "method", METHODS),
             _check_tol(tol),
         )
+
+
+# The largest weight_power: with p = 16 a lifetime half the largest already weighs 2^-16 of it in w(l) = l^p
+# (2^-32 in a kernel product), and beyond, every lifetime but the largest drops below float32's rounding.
+MAX_WEIGHT_POWER = 16.0
+
+
+def _check_weight_power(weight_power) -> float:
+    if not v.is_real(weight_power):
+        raise TypeError(f"weight_power must be a real number in [1, {MAX_WEIGHT_POWER:g}]; got {weight_power!r}")
+    weight_power = float(weight_power)
+    if not 1 <= weight_power <= MAX_WEIGHT_POWER:  # also refuses NaN
+        raise ValueError(f"weight_power must be a finite number in [1, {MAX_WEIGHT_POWER:g}] (the kernel's weight "
+                         f"is lifetime^weight_power; the paper uses 1); got {weight_power}")
+    return weight_power
 
 
 # Below this, float64 rounding in the transforms, not tol, sets the Fourier method's error.

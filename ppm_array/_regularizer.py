@@ -13,7 +13,7 @@ from ._backends import cuda_graphs, select_backend
 from ._namespace import cast, to_numpy
 from ._options import RegularizerOptions
 
-__all__ = ["PPMRegTerms", "evaluate", "ppm_reg", "ppm_reg_value_and_grad"]
+__all__ = ["PPMRegTerms", "evaluate", "ppm_reg", "ppm_reg_value_and_grad", "require_finite_results"]
 
 
 class PPMRegTerms(NamedTuple):
@@ -132,10 +132,21 @@ def _refuse(flags, weight_power: float, dtype) -> None:
         if bad:
             raise ValueError(f"{name} contains NaN or infinite values")
     if too_large:
-        raise ValueError(
-            f"X and Y are too large for results in {dtype}: PPM-Reg grows like lifetime^(2 weight_power) "
-            f"(weight_power={weight_power:g}); rescale X, Y and the bandwidth together, or use float64"
-        )
+        raise _too_large(dtype, weight_power)
+
+
+def _too_large(dtype, weight_power: float) -> ValueError:
+    return ValueError(
+        f"X and Y are too large for results in {dtype}: PPM-Reg grows like lifetime^(2 weight_power) "
+        f"(weight_power={weight_power:g}); rescale X, Y and the bandwidth together, or use float64"
+    )
+
+
+def require_finite_results(results, dtype, weight_power: float, xp) -> None:
+    """Results computed in float32 for float16 or bfloat16 clouds and cast back to ``dtype`` by an adapter:
+    refuse any that overflowed there, with the error of :func:`evaluate` (one reduction each; host reads)."""
+    if not all(bool(xp.all(xp.isfinite(r))) for r in results):
+        raise _too_large(dtype, weight_power)
 
 
 def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None, replace=True,

@@ -39,7 +39,7 @@ __all__ = [
     "check_sample",
     "check_sample_edges",
     "check_upstream",
-    "check_weight_power",
+    "is_dtype",
     "is_integer",
     "require_finite",
     "is_real",
@@ -74,6 +74,17 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_dtype(dtype, kind: str, xp) -> bool:
+    """``xp.isdtype(dtype, kind)``, also for the dtypes of ml_dtypes (JAX's) in NumPy arrays, which NumPy
+    cannot classify: bfloat16 is a real floating dtype, and the others (float8, int4, ...) match no kind."""
+    if getattr(dtype, "name", None) == "bfloat16":
+        return kind == "real floating"
+    try:
+        return xp.isdtype(dtype, kind)
+    except TypeError:  # NumPy's "dtype argument must be a NumPy dtype"
+        return False
+
+
 def _namespace_of(array, name: str, expected: str):
     try:
         return array_namespace(array)
@@ -97,7 +108,7 @@ def points(X, name: str, *, check_finite: bool = True) -> Points:
     if n_points == 0 or n_features == 0:
         raise ValueError(f"{name} must have at least one point and one feature; got shape {tuple(X.shape)}")
     dtype = X.dtype
-    if not xp.isdtype(dtype, "real floating"):
+    if not is_dtype(dtype, "real floating", xp):
         raise TypeError(
             f"{name} must have a real floating dtype (float32 or float64; float16 and "
             f"bfloat16 are computed in float32); got {dtype}"
@@ -181,15 +192,6 @@ def check_bandwidth(bandwidth):
     return check_positive_real(bandwidth, "bandwidth")
 
 
-def check_weight_power(weight_power) -> float:
-    if not is_real(weight_power):
-        raise TypeError(f"weight_power must be a real number >= 1; got {weight_power!r}")
-    weight_power = float(weight_power)
-    if not (math.isfinite(weight_power) and weight_power >= 1):
-        raise ValueError(f"weight_power must be a finite number >= 1; got {weight_power}")
-    return weight_power
-
-
 def check_choice(value, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -252,7 +254,7 @@ def check_indices(indices, n_points: int, q: int, xp, device):
     """
     m = 2 * q + 2
     source_xp = _namespace_of(indices, "indices", f"integers of shape (n_subsamples, {m})")
-    if not source_xp.isdtype(indices.dtype, "integral"):
+    if not is_dtype(indices.dtype, "integral", source_xp):
         raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
     if indices.ndim != 2 or indices.shape[1] != m or indices.shape[0] == 0:
         raise ValueError(f"indices must have shape (n_subsamples, {m}) with n_subsamples >= 1 for q={q}; got {tuple(indices.shape)}")
@@ -311,13 +313,13 @@ def check_sample(sample, name: str, *, xp=None, device=None, check_values: bool 
             raise ValueError(f"{name}.{field} must have the shape of {name}.birth, ({n_subsamples},); got {tuple(array.shape)}")
         if array.dtype != sample.birth.dtype:
             raise TypeError(f"{name}.{field} must have the dtype of {name}.birth ({sample.birth.dtype}); got {array.dtype}")
-    if not xp.isdtype(sample.birth.dtype, "real floating"):
+    if not is_dtype(sample.birth.dtype, "real floating", xp):
         raise TypeError(f"{name}.birth must have a real floating dtype; got {sample.birth.dtype}")
     for field in ("birth_edge", "death_edge"):
         array = getattr(sample, field)
         if tuple(array.shape) != (n_subsamples, 2):
             raise ValueError(f"{name}.{field} must have shape ({n_subsamples}, 2); got {tuple(array.shape)}")
-        if not xp.isdtype(array.dtype, "integral"):
+        if not is_dtype(array.dtype, "integral", xp):
             raise TypeError(f"{name}.{field} must have an integer dtype; got {array.dtype}")
     if check_values:
         if not bool(xp.all(xp.isfinite(sample.birth)) & xp.all(xp.isfinite(sample.lifetime))):
@@ -347,7 +349,7 @@ def check_upstream(grad, name: str, n_subsamples: int, cloud: Points):
         raise ValueError(f"{name} must be on the device of X ({cloud.device}); got {device_of(grad)}")
     if tuple(grad.shape) != (n_subsamples,):
         raise ValueError(f"{name} must have shape ({n_subsamples},) (one entry per subsample); got {tuple(grad.shape)}")
-    if not xp.isdtype(grad.dtype, "real floating"):
+    if not is_dtype(grad.dtype, "real floating", xp):
         raise TypeError(f"{name} must have a real floating dtype; got {grad.dtype}")
     return grad if grad.dtype == cloud.array.dtype else xp.astype(grad, cloud.array.dtype)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
 import time
@@ -183,14 +184,8 @@ def _bench(args) -> int:
 
 
 def _semi_supervised(args) -> int:
-    import importlib.util
     from dataclasses import replace
 
-    missing = [name for name in ("torch", "sklearn") if importlib.util.find_spec(name) is None]
-    if missing:
-        print(f"ppm-array semi-supervised: error: needs {' and '.join(missing)} (the experiments extra: "
-              "pip install '.[experiments]')", file=sys.stderr)
-        return 2
     from tqdm import tqdm
 
     from .experiments._output import output_directory
@@ -219,12 +214,45 @@ def _semi_supervised(args) -> int:
 
 _COMMANDS = {"shape-match": _shape_match, "bench": _bench, "semi-supervised": _semi_supervised}
 
+# The modules each command imports beyond ppm_array's own dependencies (some only at its end, to plot), checked
+# before it starts; and the distribution and extra that bring each one.
+_REQUIRES = {
+    "shape-match": ("tqdm", "gph", "gudhi", "ot", "matplotlib"),
+    "bench": ("gph", "gudhi", "ot", "matplotlib"),
+    "semi-supervised": ("torch", "sklearn", "tqdm", "matplotlib"),
+}
+_DISTRIBUTIONS = {"tqdm": ("tqdm", "cli"), "gph": ("giotto-ph", "cli"), "gudhi": ("gudhi", "cli"), "ot": ("pot", "cli"),
+                  "matplotlib": ("matplotlib", "cli"), "torch": ("torch", "experiments"),
+                  "sklearn": ("scikit-learn", "experiments")}
+
+
+def _missing_module(command: str) -> str | None:
+    """The first module ``command`` needs that cannot be imported, or None."""
+    return next((module for module in _REQUIRES[command] if importlib.util.find_spec(module) is None), None)
+
+
+def _missing_message(command: str, module: str) -> str:
+    distribution, extra = _DISTRIBUTIONS.get(module, (module, None))
+    install = f"pip install 'ppm-array[{extra}]' (or pip install {distribution})" if extra else \
+        f"pip install {distribution}"
+    return f"ppm-array {command}: error: needs {distribution} (module {module!r} is not installed): {install}"
+
 
 def main(argv=None) -> int:
     """Entry point of the ``ppm-array`` console script."""
     args = _parser().parse_args(argv)
+    missing = _missing_module(args.command)
+    if missing is not None:
+        print(_missing_message(args.command, missing), file=sys.stderr)
+        return 2
     try:
         return _COMMANDS[args.command](args)
+    except ModuleNotFoundError as error:  # a module that one of those needs in turn
+        module = (error.name or "").partition(".")[0]
+        if module in ("", "ppm_array"):  # not a missing extra: a defect, shown in full
+            raise
+        print(_missing_message(args.command, module), file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"ppm-array {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -10,8 +10,9 @@ avoid it.) A call that is not differentiated runs a value-only callback; under
 Shapes, dtypes and options are checked while tracing, with the core's errors;
 NaN or inf in the values, and results beyond the dtype's range, can only be
 detected in the callback, where the core's ``ValueError`` surfaces as a
-``JaxRuntimeError`` with the same message. float16
-and bfloat16 are computed in float32 and returned in the input dtype.
+``JaxRuntimeError`` with the same message. float16 and bfloat16 are computed in
+float32 in the callback and returned in the input dtype; a value or gradient that
+overflows it is refused there the same way, never returned as inf.
 
 Randomness is explicit: a JAX PRNG key selects the subsamples. Under ``jit`` the
 subsamples stay fixed for a fixed key; pass a new key (``jax.random.split``) at
@@ -29,11 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._options import RegularizerOptions
-from ._regularizer import PPMRegTerms, evaluate
+from ._namespace import array_namespace
+from ._regularizer import PPMRegTerms, evaluate, require_finite_results
 
 __all__ = ["ppm_reg"]
 
-_COMPUTED = (jnp.float32, jnp.float64)
+_COMPUTED = (np.float32, np.float64)
 
 
 def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
@@ -50,12 +52,35 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
     return options
 
 
+def _key_data(key):
+    """The raw ``uint32`` data of a PRNG key: a typed key (``jax.random.key``) or a legacy one
+    (``jax.random.PRNGKey``, already ``uint32`` data)."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    if dtype is not None and dtype == jnp.uint32 and getattr(key, "ndim", 0) >= 1:
+        return key
+    raise TypeError(f"key must be a JAX PRNG key, e.g. jax.random.key(0) (or jax.random.PRNGKey(0)); got "
+                    f"{type(key).__name__}{'' if dtype is None else f' of dtype {dtype}'}")
+
+
 def _host(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
-    """``value, [grad_X, grad_Y,] terms, bandwidths`` as NumPy arrays."""
+    """``value, [grad_X, grad_Y,] terms, bandwidths`` as NumPy arrays in the dtype of ``X``.
+
+    float16 and bfloat16 are computed in float32 and cast back; a result that overflows
+    there is refused (with ``check_finite``) with the core's error.
+    """
+    X, Y = np.asarray(X), np.asarray(Y)
+    dtype = X.dtype
+    if dtype not in _COMPUTED:
+        X, Y = X.astype(np.float32), Y.astype(np.float32)
     rng = np.random.default_rng(np.asarray(key_data, dtype=np.uint32).ravel())
-    *results, terms = evaluate(np.asarray(X), np.asarray(Y), options._replace(return_terms=True), rng,
-                               with_grad=with_grad)
-    return tuple(np.asarray(r) for r in (*results, terms.mmd, terms.bandwidth))
+    *results, terms = evaluate(X, Y, options._replace(return_terms=True), rng, with_grad=with_grad)
+    with np.errstate(over="ignore"):  # overflow to inf is refused below
+        results = tuple(np.asarray(r).astype(dtype) for r in (*results, terms.mmd, terms.bandwidth))
+    if dtype not in _COMPUTED and options.check_finite:
+        require_finite_results(results, dtype, options.mmd.weight_power, array_namespace(results[0]))
+    return results
 
 
 def _callback(X, Y, key_data, options, with_grad: bool):
@@ -111,12 +136,8 @@ def ppm_reg(X, Y, key, **options):
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
     checked = _check_static(X, Y, options)
-    key_data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    dtype = X.dtype
-    if dtype not in _COMPUTED:
-        X, Y = X.astype(jnp.float32), Y.astype(jnp.float32)
+    key_data = _key_data(key)
     value, terms, bandwidths = _ppm_reg(X, Y, key_data, checked)
-    value = value.astype(dtype)
     if not checked.return_terms:
         return value
-    return value, PPMRegTerms(*(jax.lax.stop_gradient(a).astype(dtype) for a in (terms, bandwidths)))
+    return value, PPMRegTerms(*(jax.lax.stop_gradient(a) for a in (terms, bandwidths)))

@@ -15,7 +15,8 @@ is a first-order formula, and differentiating it twice raises a ``RuntimeError``
 saying so.
 
 float16 and bfloat16 inputs are computed in float32; the value and gradients are
-returned in the input dtype.
+returned in the input dtype, and any that overflows it is refused with the core's
+``ValueError`` (with ``check_finite``), never returned as inf.
 
 Importing this module imports torch; ``import ppm_array`` does not.
 """
@@ -29,8 +30,9 @@ import numpy as np
 import torch
 
 from . import _validation as v
+from ._namespace import array_namespace
 from ._options import RegularizerOptions
-from ._regularizer import PPMRegTerms, evaluate
+from ._regularizer import PPMRegTerms, evaluate, require_finite_results
 from ._torch_pool import check_consistent, pool_for, rank_generator
 
 __all__ = ["PPMReg", "ppm_reg"]
@@ -119,7 +121,10 @@ def _core_tensors(X, Y, options: RegularizerOptions, rng, with_grad: bool, pool)
         tensors += [_from_core(arrays[1], X), _from_core(arrays[2], Y)]
         if pool is not None:
             tensors[1:] = [pool.world_size * grad for grad in tensors[1:]]
-    return tensors + [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
+    tensors += [_from_core(terms.mmd, X), _from_core(terms.bandwidth, X)]
+    if X.dtype in _LOW_PRECISION and options.check_finite:  # computed in float32: within its range, maybe not X's
+        require_finite_results(tensors, X.dtype, options.mmd.weight_power, array_namespace(X))
+    return tensors
 
 
 class _PPMRegFunction(torch.autograd.Function):
@@ -238,6 +243,14 @@ def ppm_reg(X: torch.Tensor, Y: torch.Tensor, *, rng=None, group=None, **options
     return _apply(X, Y, options, rng if pool is None else rank_generator(rng, pool), pool)
 
 
+def _defining_options(options: RegularizerOptions) -> dict:
+    """The options that define PPM-Reg's value, as plain Python values (what a ``PPMReg`` state records)."""
+    mmd = options.mmd
+    return {"dims": options.dims, "weights": options.weights, "n_subsamples": options.n_subsamples,
+            "replace": options.replace, "bandwidth": mmd.bandwidth, "weight_power": mmd.weight_power,
+            "estimator": "u" if mmd.unbiased else "v", "squared": mmd.squared}
+
+
 class PPMReg(torch.nn.Module):
     """PPM-Reg as a module: holds the options and a seedable generator, so every call
     draws fresh subsamples (reproducibly for a given ``seed``).
@@ -245,7 +258,12 @@ class PPMReg(torch.nn.Module):
     Build it once, outside the training loop: a module built at every step with the
     same ``seed`` draws the same subsamples at every step. The generator's state is
     part of ``state_dict()``, so a training run restored from a checkpoint draws the
-    subsamples the original run would have drawn next.
+    subsamples the original run would have drawn next. So are the options that
+    define the value (``dims``, ``weights``, ``n_subsamples``, ``replace``,
+    ``bandwidth``, ``weight_power``, ``estimator``, ``squared``): ``load_state_dict``
+    refuses, with a ``ValueError`` naming them, a state saved by a module whose
+    options differ, and restores nothing. How the value is computed (``backend``,
+    ``method``, ``tol``, ``check_finite``, ``return_terms``) may differ.
 
     Parameters
     ----------
@@ -285,9 +303,17 @@ class PPMReg(torch.nn.Module):
         return _apply(X, Y, self.options, self.generator, self._pool)
 
     def get_extra_state(self):
-        return {"generator": self.generator.bit_generator.state}
+        return {"generator": self.generator.bit_generator.state, "options": _defining_options(self.options)}
 
     def set_extra_state(self, state) -> None:
+        saved, current = state.get("options"), _defining_options(self.options)
+        if saved is not None:  # states saved before the options were recorded restore the generator only
+            differing = [name for name in current if saved.get(name) != current[name]]
+            if differing:
+                described = ", ".join(f"{name}={saved.get(name)!r} (this module: {current[name]!r})"
+                                      for name in differing)
+                raise ValueError(f"PPMReg.load_state_dict: the state was saved by a PPMReg with other options: "
+                                 f"{described}; build the module with the saved options to restore it")
         self.generator.bit_generator.state = state["generator"]
 
     def extra_repr(self) -> str:

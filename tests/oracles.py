@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -59,3 +61,34 @@ def central_difference(function, x: np.ndarray, eps: float = 1e-6) -> np.ndarray
         minus[index] -= eps
         grad[index] = (float(function(plus)) - float(function(minus))) / (2 * eps)
     return grad
+
+
+def published_algorithm():
+    """``benchmarks/published_baseline.py``: the authors' PPM.py step for step, differentiated by PyTorch."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "published_baseline.py"
+    spec = importlib.util.spec_from_file_location("published_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def published_ppm_reg(X: np.ndarray, Y: np.ndarray, *, bandwidth: float, dims, weights, n_subsamples: int, rng: int,
+                      weight_power: float = 1.0):
+    """``(value, grad_X, grad_Y)`` of PPM-Reg by the published algorithm in float64 on the subsamples that
+    ``ppm_array.ppm_reg`` draws from seed ``rng`` (for each dimension, X's and then Y's)."""
+    import torch
+
+    import ppm_array as pa
+
+    published = published_algorithm()
+    generator = np.random.default_rng(rng)
+    indices_x, indices_y = [], []
+    for q in dims:
+        indices_x.append(torch.asarray(pa.subsample_indices(X.shape[0], q, n_subsamples, rng=generator)))
+        indices_y.append(torch.asarray(pa.subsample_indices(Y.shape[0], q, n_subsamples, rng=generator)))
+    X, Y = torch.asarray(X, dtype=torch.float64), torch.asarray(Y, dtype=torch.float64)
+    width = 2 * bandwidth**2
+    value, grad_x = published.published_value_and_grad(X, Y, indices_x, indices_y, dims, weights, width, weight_power)
+    # The MMD is symmetric in its two PPMs: Y's gradient is X's with the clouds swapped.
+    _, grad_y = published.published_value_and_grad(Y, X, indices_y, indices_x, dims, weights, width, weight_power)
+    return float(value), grad_x.numpy(), grad_y.numpy()

@@ -126,10 +126,43 @@ def test_semi_supervised_quick_writes_accuracies_of_three_arms(tmp_path, capsys)
     assert (tmp_path / "semi_supervised_summary.txt").read_text() in out
 
 
-def test_semi_supervised_without_scikit_learn_says_what_to_install(tmp_path, capsys, monkeypatch):
-    import importlib.util
+@pytest.mark.parametrize("command, module, distribution", [
+    ("shape-match", "tqdm", "tqdm"), ("shape-match", "gph", "giotto-ph"), ("shape-match", "gudhi", "gudhi"),
+    ("shape-match", "ot", "pot"), ("shape-match", "matplotlib", "matplotlib"), ("bench", "gph", "giotto-ph"),
+    ("bench", "ot", "pot"), ("bench", "matplotlib", "matplotlib"), ("semi-supervised", "torch", "torch"),
+    ("semi-supervised", "sklearn", "scikit-learn"), ("semi-supervised", "tqdm", "tqdm"),
+])
+def test_a_missing_extra_is_one_line_naming_the_package_and_its_install(command, module, distribution, tmp_path,
+                                                                        capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if it were not installed
+    assert main([command, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"ppm-array {command}: error: needs {distribution} " in err
+    assert "pip install 'ppm-array[" in err and f"pip install {distribution})" in err
+    assert os.listdir(tmp_path) == []  # checked before anything runs
 
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else find_spec(name, *a))
-    assert main(["semi-supervised", "--quick", "--out", str(tmp_path)]) == 2
-    assert "needs sklearn" in capsys.readouterr().err and not (tmp_path / "semi_supervised.csv").exists()
+
+def test_a_module_missing_deeper_down_is_named_and_a_defect_is_not_hidden(capsys, monkeypatch):
+    from ppm_array import cli
+
+    def needs(name):
+        def command(args):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return command
+
+    monkeypatch.setitem(cli._COMMANDS, "bench", needs("scipy.sparse"))
+    assert main(["bench"]) == 2
+    assert capsys.readouterr().err == "ppm-array bench: error: needs scipy (module 'scipy' is not installed): " \
+                                      "pip install scipy\n"
+    monkeypatch.setitem(cli._COMMANDS, "bench", needs("ppm_array.experiments.gone"))
+    with pytest.raises(ModuleNotFoundError, match="ppm_array.experiments.gone"):
+        main(["bench"])
+
+
+def test_a_missing_extra_gives_no_traceback_from_the_console(tmp_path):
+    script = ("import sys; sys.modules['gudhi'] = None; from ppm_array.cli import main; "
+              f"sys.exit(main(['shape-match', '--steps', '1', '--out', {str(tmp_path)!r}]))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == ("ppm-array shape-match: error: needs gudhi (module 'gudhi' is not installed): "
+                             "pip install 'ppm-array[cli]' (or pip install gudhi)\n")

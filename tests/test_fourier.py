@@ -21,9 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ppm_array as pa
-from ppm_array import _core
+from ppm_array import _core, _fourier
 from ppm_array._backends import _nufft
-from ppm_array._fourier import MAX_MODES, decay_radius, design_grid
+from ppm_array._fourier import MAX_MODES, decay_radius, design_grid, has_float64
 from ppm_array._namespace import to_numpy
 
 TOLS = (1e-3, 1e-6, 1e-10)
@@ -362,3 +362,55 @@ def test_ppm_reg_fft_equals_direct():
     assert float(fourier[0]) == pytest.approx(float(direct[0]), rel=1e-9)
     for got, want in zip(fourier[1:], direct[1:]):
         assert np.linalg.norm(got - want) <= 1e-9 * np.linalg.norm(want)
+
+
+@pytest.mark.parametrize("dtype, bandwidth", [(np.float64, 1e10), (np.float64, 1e160), (np.float64, 1e300),
+                                              (np.float32, 1e25)])
+def test_bandwidth_far_above_the_data_is_the_constant_kernel(dtype, bandwidth):
+    """With ``(scale / h)^2`` below the dtype's range the kernel is 1: the MMD is the squared difference of the
+    total weights ``W``, its lifetime gradient ``2 (W_P - W_Q) mass`` (``p = 1``) and its birth gradient 0. The
+    Fourier method must neither divide by the vanishing ``1 / h^2`` nor fail to design its grid."""
+    rng = np.random.default_rng(11)
+    P, Q = (hand_sample(*(a.astype(dtype) for a in draw_points(rng, n, "uniform", 2.0, True, 0.3)))
+            for n in (300, 200))
+    totals = [float(np.sum(S.mass.astype(np.float64) * S.lifetime)) for S in (P, Q)]
+    difference, total = totals[0] - totals[1], totals[0] + totals[1]
+    for method in ("direct", "fft"):
+        # The documented bound (tol = 1e-10 times S^2, S the total weight), or float32's rounding.
+        relative = 1e-5 if dtype == np.float32 else 1e-10 if method == "fft" else 1e-13
+        value, *grads = pa.mmd_value_and_grad(P, Q, bandwidth=bandwidth, method=method)
+        assert value.dtype == dtype
+        assert abs(float(value) - difference**2) <= relative * total**2
+        for (d_birth, d_lifetime), S, sign in zip(grads, (P, Q), (1, -1)):
+            expected = sign * 2 * difference * S.mass.astype(np.float64)
+            scale = 2 * total * np.linalg.norm(S.mass.astype(np.float64))
+            assert np.linalg.norm(d_lifetime - expected) <= relative * scale
+            assert np.linalg.norm(d_birth) <= relative * scale
+
+
+def test_has_float64_asks_the_namespace_about_the_device():
+    torch = pytest.importorskip("torch")
+    from array_api_compat import array_namespace
+
+    assert has_float64(array_namespace(np.zeros(1)), "cpu")
+    assert has_float64(array_namespace(torch.zeros(1)), torch.device("cpu"))
+
+    class Info:  # what array-api-compat answers for torch's MPS devices, which lack float64 and complex128
+        def dtypes(self, *, device=None, kind=None):
+            return {"float32": None, "complex64": None}
+
+    mps_like = type("Namespace", (), {"__array_namespace_info__": staticmethod(Info)})
+    assert not has_float64(mps_like, "mps")
+
+
+def test_without_float64_on_the_device_fft_is_refused_and_auto_takes_the_direct_sums(monkeypatch):
+    """The Fourier method computes in float64 and complex128: on a device without them (torch's MPS) it casts
+    nothing; ``"fft"`` is refused and ``"auto"`` falls back to the direct sums."""
+    rng = np.random.default_rng(12)
+    half = _core.FOURIER_CROSSOVER // 2 + 1
+    many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
+    assert not same(*(pa.mmd_value_and_grad(*many, bandwidth=1.0, method=m) for m in ("auto", "direct")))
+    monkeypatch.setattr(_fourier, "has_float64", lambda xp, device: False)
+    with pytest.raises(ValueError, match=r"method='fft' computes in float64, which the device cpu does not support"):
+        pa.mmd_value_and_grad(*many, bandwidth=1.0, method="fft")
+    assert same(*(pa.mmd_value_and_grad(*many, bandwidth=1.0, method=m) for m in ("auto", "direct")))

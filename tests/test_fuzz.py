@@ -1,8 +1,9 @@
 """Property-based fuzzing of every public entry point on every backend.
 
 Each example draws a possibly invalid call: shapes (including 1-D, 3-D and empty),
-dtypes (float64/32/16, integer, bool, complex), coordinate scales within the
-documented range, duplicated points, NaN/inf, and valid or invalid options. The
+dtypes (float64/32/16, integer, bool, complex), coordinate scales from the dtype's
+smallest normal number to the top of the documented range, duplicated points,
+NaN/inf, and valid or invalid options, extreme ones included. The
 call must either succeed with finite results of the right shape and dtype, or
 raise ``ValueError``/``TypeError`` naming an argument. Nothing else.
 
@@ -40,7 +41,8 @@ def clouds(draw, allow_invalid=True, dtype=None):
     shape = {1: (n_points,), 2: (n_points, d), 3: (n_points, d, 2)}[ndim]
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     top = math.log10(MAX_SCALE.get(dtype, 1e3))
-    values = rng.normal(size=shape) * 10.0 ** draw(st.floats(-top, top))
+    bottom = math.log10(float(np.finfo(dtype).smallest_normal)) + 1 if dtype in MAX_SCALE else -3
+    values = rng.normal(size=shape) * 10.0 ** draw(st.one_of(st.floats(-top, top), st.floats(bottom, top)))
     if values.size and draw(st.booleans()):  # duplicated points
         values[:1] = values[-1:]
     if values.size and allow_invalid and dtype in MAX_SCALE and draw(st.integers(0, 9)) == 0:
@@ -50,8 +52,9 @@ def clouds(draw, allow_invalid=True, dtype=None):
 
 def options(draw, with_dims=True):
     chosen = {
-        "bandwidth": draw(st.one_of(st.floats(1e-3, 1e3), st.sampled_from([0.0, -1.0, math.nan, math.inf, "0.2"]))),
-        "weight_power": draw(st.sampled_from([1.0, 1.0, 2.0, 0.5])),
+        "bandwidth": draw(st.one_of(st.floats(1e-3, 1e3), st.sampled_from([1e-300, 1e300, 5e-324]),
+                                    st.sampled_from([0.0, -1.0, math.nan, math.inf, "0.2"]))),
+        "weight_power": draw(st.sampled_from([1.0, 1.0, 2.0, 16.0, 0.5, 16.5, 1e9, math.nan, math.inf])),
         "estimator": draw(st.sampled_from(["v", "v", "u", "w"])),
         "squared": draw(st.sampled_from([True, False, "yes"])),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,29 @@ def test_low_precision_is_computed_in_float32(dtype):
     expected = paj.ppm_reg(X.astype(jnp.float32), Y.astype(jnp.float32), jax.random.key(1), **OPTIONS)
     assert float(value) == pytest.approx(float(expected), rel=1e-2)
     assert bool(jnp.all(jnp.isfinite(grad.astype(jnp.float32))))
+
+
+@pytest.mark.parametrize("key", [0, np.float32(1.5), jnp.zeros(2, dtype=jnp.float32), None])
+def test_a_key_that_is_not_a_prng_key_is_refused(key):
+    X, Y = (jnp.asarray(a) for a in clouds())
+    with pytest.raises(TypeError, match=re.escape("key must be a JAX PRNG key, e.g. jax.random.key(0)")):
+        paj.ppm_reg(X, Y, key, **OPTIONS)
+
+
+def test_legacy_and_typed_keys_give_the_same_value():
+    X, Y = (jnp.asarray(a) for a in clouds())
+    assert float(paj.ppm_reg(X, Y, jax.random.PRNGKey(3), **OPTIONS)) == float(
+        paj.ppm_reg(X, Y, jax.random.key(3), **OPTIONS))
+
+
+@pytest.mark.parametrize("differentiate", [False, True])
+def test_float16_results_beyond_its_range_are_refused_not_inf(differentiate):
+    """PPM-Reg of clouds at scale 1000 (about 6e5 in float32) overflows float16: refused in the callback."""
+    X, Y = (jnp.asarray(1000 * a, dtype=jnp.float16) for a in clouds())
+    options = dict(OPTIONS, bandwidth=300.0)
+    call = jax.value_and_grad(paj.ppm_reg) if differentiate else paj.ppm_reg
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"X and Y are too large for results in float16"):
+        jax.block_until_ready(call(X, Y, jax.random.key(1), **options))
 
 
 def test_misspelt_option_names_the_adapter():

@@ -164,3 +164,36 @@ def test_terms_are_the_per_dimension_mmds(backend, bandwidth, n_subsamples):
             assert h == bandwidth
         assert terms.mmd[k] == pytest.approx(float(pa.mmd(P, Q, bandwidth=float(h), backend=backend)), rel=1e-12)
     assert float(value) == pytest.approx(2.0 * terms.mmd[0] + 30.0 * terms.mmd[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("weight_power", [1.0, 2.5, 16.0])
+def test_largest_weight_power_matches_slow_loop(backend, weight_power):
+    """Up to the largest weight_power the value is the slow double loop's, at a scale where the result's
+    power of the scale (2^-27 to the 32nd for p = 16) needs the closed-form power of two."""
+    rng = np.random.default_rng(3)
+    scale = 1e-8
+    p = (rng.uniform(0, 3, 12) * scale, rng.uniform(0.2, 2, 12) * scale)
+    q = (rng.uniform(0, 3, 9) * scale, rng.uniform(0.2, 2, 9) * scale)
+    expected = slow_mmd_squared(as_triples(p), as_triples(q), scale, weight_power)
+    value = float(pa.mmd(sample_from(p), sample_from(q), bandwidth=scale, weight_power=weight_power, backend=backend))
+    assert value == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0, 2.5, 31.0, 32.0])
+def test_power_of_the_scale_in_closed_form(dtype, exponent):
+    """``x * base**exponent`` for every power of two ``base`` of the dtype and ``x`` from its smallest to its
+    largest numbers: exact where the result is (no intermediate overflows or underflows), 0 or inf beyond."""
+    from ppm_array._core import _times_power
+
+    info = np.finfo(dtype)
+    x = np.array([float(info.smallest_normal * info.eps), 1e-30, 1.0, 3.0, float(info.max)], dtype=dtype)
+    lowest, highest = (-149, 127) if dtype == np.float32 else (-1074, 1023)
+    for power in range(lowest, highest + 1):
+        base = np.asarray(np.ldexp(dtype(1), power), dtype=dtype)
+        with np.errstate(over="ignore", under="ignore"):
+            got = _times_power(x, base, exponent)
+            expected = (x.astype(np.longdouble) * np.exp2(np.longdouble(power * exponent))).astype(dtype)
+        # Non-integer powers of two are rounded: a few units in the last place (subnormal units below).
+        close = np.isclose(got, expected, rtol=4 * info.eps, atol=4 * info.smallest_normal * info.eps)
+        assert np.all(close), (power, got, expected)

@@ -59,6 +59,20 @@ def test_persistence_and_vjp_kernels_equal_reference(q, threads_per_block):
     np.testing.assert_allclose(to_numpy(grad), grad_expected, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-25), (np.float32, 1e37), (np.float64, 1e-200),
+                                          (np.float64, 1e300)])
+def test_persistence_kernel_keeps_features_at_extreme_scales(dtype, scale):
+    """The kernel bodies' distance contract (docs/math.md) on the CUDA target: squares that underflow or
+    overflow the dtype do not lose the unit square's feature."""
+    xp, move = namespace_and_move()
+    side = float(dtype(scale))
+    square = (np.array([[0, 0], [1, 0], [1, 1], [0, 1]]) * side).astype(dtype)
+    birth, lifetime, _, _ = numba_cuda.persistence(move(square), move(np.array([[0, 1, 2, 3]])), 1, xp=xp)
+    assert to_numpy(lifetime).dtype == dtype
+    np.testing.assert_allclose(to_numpy(birth), [side], rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(to_numpy(lifetime), [(np.sqrt(2) - 1) * side], rtol=4 * np.finfo(dtype).eps)
+
+
 def kernel_mmd(backend, P, Q, estimator, xp, threads_per_block=None):
     """The MMD and its gradients through the core with one backend's kernels."""
     if threads_per_block is not None:

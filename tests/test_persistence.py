@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from builders import noisy_circle
@@ -52,6 +52,20 @@ class TestKnownAnswers:
     def test_collinear_points_have_no_feature(self, backend):
         _, lifetime, _ = one_subsample([[0, 0], [1, 0], [2.5, 0], [4, 0]], 1, backend)
         assert lifetime == 0.0
+
+    @pytest.mark.parametrize("dtype, scale", [(np.float32, 1e-25), (np.float32, 1e-40), (np.float32, 1e37),
+                                              (np.float64, 1e-200), (np.float64, 1e-310), (np.float64, 1e300)])
+    def test_unit_square_at_extreme_scales(self, backend, dtype, scale):
+        """Squared distances of these sides underflow or overflow the dtype (below 1e-19 and 1e-154 the squares
+        of float32 and float64 differences vanish); the feature must not."""
+        side = float(dtype(scale))
+        square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]]) * side
+        sample = pa.principal_persistence(square.astype(dtype), 1, indices=np.array([[0, 1, 2, 3]]), backend=backend)
+        assert sample.lifetime.dtype == dtype
+        # A few units in the last place; subnormal results have absolute units.
+        tolerance = lambda value: 4 * (np.finfo(dtype).eps * value + np.finfo(dtype).smallest_subnormal)  # noqa: E731
+        assert abs(float(sample.birth[0]) - side) <= tolerance(side)
+        assert abs(float(sample.lifetime[0]) - (math.sqrt(2) - 1) * side) <= tolerance(side)
 
     @pytest.mark.parametrize("q", [1, 2])
     def test_repeated_point_has_no_feature(self, backend, q):
@@ -122,6 +136,33 @@ def test_birth_and_lifetime_scale_linearly(backend, case, log_scale):
     np.testing.assert_allclose(
         persistence_pair(points * scale, q, backend), scale * persistence_pair(points, q, backend), rtol=1e-12, atol=1e-300
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(case=clouds_and_motions(), position=st.floats(0, 1))
+def test_scaling_holds_over_the_whole_range_of_the_dtype(backend, dtype, case, position):
+    """``PH(c X) = c PH(X)`` in float32 and float64 for ``c`` from where the largest coordinate is the dtype's
+    smallest normal number to where distances approach its largest (docs/math.md, "Distances")."""
+    q, points, _ = case
+    extent = float(np.abs(points).max())
+    assume(extent > 0)
+    unit = points / extent
+    info, d = np.finfo(dtype), points.shape[1]
+    low, high = math.log2(float(info.smallest_normal)), math.log2(float(info.max) / (4 * math.sqrt(d)))
+    scale = 2.0 ** (low + position * (high - low))
+    actual = persistence_pair_in(unit * scale, q, backend, dtype)
+    expected = scale * persistence_pair(unit, q, backend)
+    # Rounding c X to the dtype moves each coordinate by eps |c x| / 2 plus half a subnormal unit, so a distance
+    # by at most sqrt(d) (eps c + subnormal) and a lifetime by twice that; the computation adds a few eps c.
+    tolerance = 32 * math.sqrt(d) * (float(info.eps) * scale + float(info.smallest_subnormal))
+    assert np.all(np.abs(actual - expected) <= tolerance), (actual, expected, tolerance)
+
+
+def persistence_pair_in(points, q, backend, dtype):
+    indices = np.arange(points.shape[0])[None, :]
+    sample = pa.principal_persistence(points.astype(dtype), q, indices=indices, backend=backend)
+    assert sample.birth.dtype == dtype
+    return np.array([sample.birth[0], sample.lifetime[0]], dtype=np.float64)
 
 
 def test_edges_are_global_indices_realising_birth_and_death(backend):

@@ -46,14 +46,39 @@ def test_value_and_gradient_are_homogeneous_across_scales(backend, dtype, scales
         np.testing.assert_allclose(gy_c / dtype(c), grad_y, rtol=rtol, atol=rtol * np.abs(grad_y).max())
 
 
-def test_float16_is_computed_in_float32_and_returned_in_float16(backend):
+def low_precision(name: str):
+    """float16, or bfloat16 from ml_dtypes (a NumPy dtype that NumPy itself cannot classify)."""
+    return np.float16 if name == "float16" else pytest.importorskip("ml_dtypes").bfloat16
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16"])
+def test_low_precision_numpy_is_computed_in_float32_and_returned_in_its_dtype(backend, name):
+    dtype = low_precision(name)
     X, Y = clouds(2)
-    X16, Y16 = X.astype(np.float16), Y.astype(np.float16)
+    X16, Y16 = X.astype(dtype), Y.astype(dtype)
     value, grad_x, grad_y = pa.ppm_reg_value_and_grad(X16, Y16, backend=backend, **OPTIONS)
-    assert value.dtype == grad_x.dtype == grad_y.dtype == np.float16
+    assert value.dtype == grad_x.dtype == grad_y.dtype == dtype
     expected = pa.ppm_reg_value_and_grad(X16.astype(np.float32), Y16.astype(np.float32), backend=backend, **OPTIONS)
-    assert float(value) == pytest.approx(float(expected[0]), rel=1e-3)
-    np.testing.assert_allclose(grad_x.astype(np.float32), expected[1], rtol=1e-2, atol=1e-3 * np.abs(expected[1]).max())
+    rounding = float(np.finfo(dtype).eps)  # of the results' cast back to the low precision
+    assert float(value) == pytest.approx(float(expected[0]), rel=rounding)
+    np.testing.assert_allclose(grad_x.astype(np.float32), expected[1], rtol=rounding,
+                               atol=rounding * np.abs(expected[1]).max())
+    sample = pa.principal_persistence(X16, 1, n_subsamples=50, rng=0, backend=backend)
+    expected_sample = pa.principal_persistence(X16.astype(np.float32), 1, n_subsamples=50, rng=0, backend=backend)
+    assert sample.lifetime.dtype == dtype
+    np.testing.assert_array_equal(sample.lifetime, expected_sample.lifetime.astype(dtype))
+    upstream = np.ones(50, dtype=dtype)
+    grad = pa.persistence_vjp(X16, sample, upstream, upstream, backend=backend)
+    assert grad.dtype == dtype and np.all(np.isfinite(grad.astype(np.float32)))
+
+
+def test_other_ml_dtypes_are_refused_naming_the_argument(backend):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    X, Y = clouds(2)
+    with pytest.raises(TypeError, match=r"X must have a real floating dtype .*; got float8_e4m3fn"):
+        pa.ppm_reg(X.astype(ml_dtypes.float8_e4m3fn), Y.astype(ml_dtypes.float8_e4m3fn), backend=backend, **OPTIONS)
+    with pytest.raises(TypeError, match="indices must have an integer dtype; got int4"):
+        pa.principal_persistence(X, 0, indices=np.zeros((2, 2), dtype=ml_dtypes.int4), backend=backend)
 
 
 def test_bfloat16_torch_tensors_on_the_array_api_backend():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -76,6 +78,19 @@ def test_low_precision_is_computed_in_float32(dtype):
     value, grad_x, _ = pa.ppm_reg_value_and_grad(X32, Y32, **OPTIONS)
     assert float(loss.detach()) == pytest.approx(float(value), rel=1e-2)
     np.testing.assert_allclose(Xt.grad.float().numpy(), grad_x, rtol=2e-2, atol=2e-2 * np.abs(grad_x).max())
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_float16_results_beyond_its_range_are_refused_not_inf(requires_grad):
+    """Computed in float32, PPM-Reg of clouds at scale 1000 is about 6e5, beyond float16's 65504: refused with
+    the core's error after the cast back, with or without the gradients, and computed without check_finite."""
+    X, Y = (torch.tensor(1000 * a, dtype=torch.float16) for a in clouds())
+    X.requires_grad_(requires_grad)
+    options = dict(OPTIONS, bandwidth=300.0)
+    assert float(pa.ppm_reg(X.detach().float().numpy(), Y.float().numpy(), **options)) > 65504
+    with pytest.raises(ValueError, match=r"X and Y are too large for results in torch.float16"):
+        pat.ppm_reg(X, Y, **options)
+    assert torch.isinf(pat.ppm_reg(X, Y, check_finite=False, **options))
 
 
 def test_module_draws_fresh_subsamples_reproducibly():
@@ -191,6 +206,28 @@ def test_state_dict_restores_the_generator():
     restored = pat.PPMReg(bandwidth=0.3, seed=123)
     restored.load_state_dict(checkpoint)
     assert [float(restored(X, Y)) for _ in range(3)] == expected
+
+
+def test_state_dict_refuses_a_module_with_other_options():
+    """A state keeps the options that define the value: loading it into a module with others is refused, naming
+    them, and restores nothing; through torch.save and torch.load (weights only) too."""
+    original = pat.PPMReg(bandwidth=0.3, n_subsamples=512, seed=7)
+    checkpoint = original.state_dict()
+    other = pat.PPMReg(bandwidth=0.7, n_subsamples=2048, seed=1)
+    before = other.generator.bit_generator.state
+    with pytest.raises(ValueError, match=r"n_subsamples=\(512, 512\) \(this module: \(2048, 2048\)\), "
+                                         r"bandwidth=0.3 \(this module: 0.7\)"):
+        other.load_state_dict(checkpoint)
+    assert other.generator.bit_generator.state == before
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    with pytest.raises(ValueError, match="weight_power=1.0 \\(this module: 2.0\\)"):
+        pat.PPMReg(bandwidth=0.3, n_subsamples=512, weight_power=2.0).load_state_dict(loaded)
+    same = pat.PPMReg(bandwidth=0.3, n_subsamples=512, method="direct", seed=1)  # how it computes may differ
+    same.load_state_dict(loaded)
+    assert same.generator.bit_generator.state == original.generator.bit_generator.state
 
 
 def test_terms_are_returned_without_gradient():
