@@ -86,10 +86,29 @@ def host_sample(S, to_host):
     return S._replace(**{name: to_host(getattr(S, name)) for name in ("birth", "lifetime", "mass")})
 
 
+# The bound is what docs/math.md promises; the method does better. Over 150 random draws of these samples with
+# each tol, estimator and weight power (1,800 comparisons) the largest error was 0.06 of the bound, so the test holds
+# the errors to a quarter of it: a margin of 4 over that worst case, which a coarser grid or a less precise NUFFT
+# (errors growing like exp(-tau^2 / 2) as the grid shrinks) would exceed.
+BOUND_FRACTION = 0.25
+
+
 @given(samples=sample_pairs(), tol=st.sampled_from(TOLS), estimator=st.sampled_from(["v", "u"]),
        weight_power=st.sampled_from([1.0, 2.5]))
 def test_fft_equals_direct_within_tol(samples, tol, estimator, weight_power):
-    assert_within_bound(*samples, tol, estimator=estimator, weight_power=weight_power)
+    assert_within_bound(*samples, tol, estimator=estimator, weight_power=weight_power, slack=BOUND_FRACTION)
+
+
+def test_a_coarser_grid_breaks_the_margin(monkeypatch):
+    """The margin notices a real loss of accuracy: with the grid cut to 0.7 of its decay radius the gradients'
+    errors reach half the bound (measured: 0.50 and 0.51; 2e-5 with the full grid), which the bound alone
+    lets pass."""
+    rng = np.random.default_rng(4)
+    P, Q = (hand_sample(*draw_points(rng, n, "uniform", 20.0, True, 0.0)) for n in (200, 150))
+    radius = _fourier.decay_radius
+    monkeypatch.setattr(_fourier, "decay_radius", lambda tol: 0.7 * radius(tol))
+    with pytest.raises(AssertionError):
+        assert_within_bound(P, Q, 1e-6, slack=BOUND_FRACTION)
 
 
 def test_fft_relative_error_where_nothing_cancels():
