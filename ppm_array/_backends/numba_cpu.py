@@ -90,6 +90,12 @@ def _run(kernel, work_ns: float, *args, threads: int | None = None):
         numba.set_num_threads(available)
 
 
+def _bounds(total: int, n_parts: int) -> np.ndarray:
+    """Where each of ``n_parts`` near-equal consecutive parts of ``range(total)`` starts, and ``total`` last
+    (integer arithmetic: ``np.linspace`` costs more than a small call's kernels)."""
+    return np.arange(n_parts + 1, dtype=np.int64) * total // n_parts
+
+
 def _kernel_array(X) -> np.ndarray:
     """``X`` as a writeable C-contiguous array: one compiled specialisation serves every layout."""
     X = np.ascontiguousarray(X)
@@ -184,7 +190,7 @@ def feature_persistence(X, indices, q, *, xp):
     work = _persistence_work(X, n_subsamples, m)
     threads = _threads_for(work)
     n_chunks = max(1, min(n_subsamples, threads * _CHUNKS_PER_THREAD if threads > 1 else 1))
-    bounds = np.linspace(0, n_subsamples, n_chunks + 1).astype(np.int64)
+    bounds = _bounds(n_subsamples, n_chunks)
     outputs = _outputs(n_subsamples, X.dtype)
     rows = np.empty(n_subsamples, dtype=np.int64)
     counts = np.empty(n_chunks, dtype=np.int64)
@@ -249,14 +255,14 @@ def scatter_edges(X, edges, grad_length, *, xp):
         n_chunks = max(1, min(_SCATTER_CHUNKS, -(-n_edges // 4096)))
         buffers = np.zeros((n_chunks, n_points, d))
         _run(scatter_private_kernel, 3.0 * n_edges * d, X, edges, grad_length,
-             np.linspace(0, n_edges, n_chunks + 1).astype(np.int64), buffers)
+             _bounds(n_edges, n_chunks), buffers)
         return buffers.sum(axis=0).astype(X.dtype, copy=False)
     # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
     # Which thread owns which rows does not change the result: every row takes its edges in order.
     threads = _threads_for(0.5 * X.size + 3.0 * n_edges * d)
     n_parts = max(1, min(threads, -(-n_points // 65536)))
     grad = np.empty(X.shape, dtype=X.dtype)
-    _run(scatter_owned_kernel, 0.0, X, edges, grad_length, np.linspace(0, n_points, n_parts + 1).astype(np.int64),
+    _run(scatter_owned_kernel, 0.0, X, edges, grad_length, _bounds(n_points, n_parts),
          grad, threads=n_parts)
     return grad
 
