@@ -16,8 +16,9 @@ one-dimensional loop leaves out the birth terms.
 
 **Threads.** Kernels run on Numba's thread pool (``numba.set_num_threads`` sets its
 size for the calling thread). Work too small to repay a parallel region runs on
-the calling thread alone, and no kernel uses more threads than the cores other
-processes leave free (:mod:`._cores`). Numba's OpenMP workers spin briefly after
+the calling thread alone, and no kernel uses more threads than the user asked for
+(``PPM_ARRAY_NUM_THREADS``, ``NUMBA_NUM_THREADS``), the cgroup's CPU quota allows, or
+other processes leave free (:mod:`._cores`). Numba's OpenMP workers spin briefly after
 a parallel region and then sleep (:mod:`._openmp`).
 """
 
@@ -30,7 +31,7 @@ from numba import njit, prange
 from .._moments import Moments
 from . import _fastmath, _kernel_bodies
 from ._compile import cached_njit
-from ._cores import free_cores
+from ._cores import requested_threads, thread_limit
 from ._openmp import short_spin
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
@@ -68,13 +69,15 @@ _start_threads()
 
 
 def _threads_for(work_ns: float) -> int:
-    """As many threads as repay ``work_ns``: one when it is too small to share, and no more than the cores
-    other processes leave free (:mod:`._cores`)."""
+    """As many threads as repay ``work_ns``: one when it is too small to share, and no more than
+    :func:`._cores.thread_limit` allows (the user's choice, the cgroup's quota, or the cores other processes
+    leave free)."""
+    requested_threads()  # a malformed PPM_ARRAY_NUM_THREADS is refused by every call, small ones too
     threads = numba.get_num_threads()
     if threads == 1 or work_ns < SERIAL_WORK_NS:
         return 1
-    free = free_cores()
-    return threads if free is None else min(threads, max(1, free))
+    limit = thread_limit()
+    return threads if limit is None else min(threads, max(1, limit))
 
 
 def _run(kernel, work_ns: float, *args, threads: int | None = None):
