@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import platform
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from ppm_array._backends import numba_cpu  # noqa: E402
 from ppm_array._moments import KernelPoints  # noqa: E402
 from published_baseline import published_value_and_grad  # noqa: E402
 from roofline import copy_time, evaluation_rate  # noqa: E402
-from timing import best_time, cold_time  # noqa: E402
+from timing import best_time, cold_time, machine  # noqa: E402
 
 BANDWIDTH = float(np.sqrt(0.05))  # the paper's width 0.1
 WIDTH = 2 * BANDWIDTH**2
@@ -171,7 +170,7 @@ def main(argv=None):
                         help="path to the authors' PPM.py, to time it beside the rewrite")
     args = parser.parse_args(argv)
     torch.set_num_threads(numba.get_num_threads())
-    print(f"Machine: {platform.processor() or platform.machine()}, {numba.get_num_threads()} threads for Numba and "
+    print(f"Machine: {machine()}; {numba.get_num_threads()} threads for Numba and "
           f"torch; numpy {np.__version__}, numba {numba.__version__}, torch {torch.__version__}.\n")
     module = load_published(args.published_code)
     throughput(4096 if args.quick else 16384, args.repeat)

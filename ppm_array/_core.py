@@ -237,28 +237,48 @@ def _power_of_two_scale(P: PersistenceSample, Q: PersistenceSample, xp, pool=Non
 
 
 def _times_power(x, base, exponent: float):
-    """``x * base**exponent`` for a power of two ``base`` (a 0-d array), in closed form.
+    """``x * base**exponent`` for a power of two ``base`` (a 0-d array), in closed form (:func:`_power_factors`)."""
+    return _times(x, _power_factors(base, exponent, x.dtype, array_namespace(x, base)))
 
-    ``base**exponent = 2^E`` is applied as a few factors ``2^E_k`` with ``E_k`` within
-    the dtype's exponent range, so every factor is representable and every
-    intermediate lies between ``x`` and the result: none overflows or underflows
-    unless the result does. Beyond the dtype's whole exponent range (subnormals
-    included) the result is 0 or infinite for any representable ``x``, so ``E`` is
-    clipped to it and the number of factors is fixed by the dtype (three for float32
-    and float64), whatever ``exponent`` is.
-    """
-    xp = array_namespace(x, base)
-    info = xp.finfo(x.dtype)
+
+def _times(x, factors: tuple):
+    for factor in factors:
+        x = x * factor
+    return x
+
+
+@functools.cache
+def _exponent_range(dtype, xp) -> tuple[int, int]:
+    """``(span, step)``: the number of binary exponents of ``dtype``, subnormals included, and the largest
+    exponent of a factor that is a finite number (one below the largest finite number's)."""
+    info = xp.finfo(dtype)
     # Exponents of the largest finite number and of the smallest subnormal (smallest normal times eps).
     largest = math.floor(math.log2(float(info.max)))
     smallest = round(math.log2(float(info.smallest_normal)) + math.log2(float(info.eps)))
-    span, step = largest - smallest + 1, largest - 1
-    remaining = _clamp(xp.round(xp.log2(xp.astype(base, x.dtype))) * exponent, span, xp)
+    return largest - smallest + 1, largest - 1
+
+
+def _power_factors(base, exponent: float, dtype, xp) -> tuple:
+    """0-d arrays of ``dtype`` whose product is ``base**exponent`` for a power of two ``base`` (a 0-d array).
+
+    ``base**exponent = 2^E`` is split into factors ``2^E_k`` with ``E_k`` within
+    the dtype's exponent range, so every factor is representable and, multiplied
+    into ``x`` one after the other, every intermediate lies between ``x`` and the
+    result: none overflows or underflows unless the result does. Beyond the dtype's
+    whole exponent range (subnormals included) the result is 0 or infinite for any
+    representable ``x``, so ``E`` is clipped to it and the number of factors is fixed
+    by the dtype (three for float32 and float64), whatever ``exponent`` is. The
+    factors depend on ``base`` and ``exponent`` only: one split serves every array
+    scaled by the same power.
+    """
+    span, step = _exponent_range(dtype, xp)
+    remaining = _clamp(xp.round(xp.log2(xp.astype(base, dtype))) * exponent, span, xp)
+    factors = []
     for _ in range(math.ceil(span / step)):
         part = _clamp(remaining, step, xp)
-        x = x * 2.0**part
+        factors.append(2.0**part)
         remaining = remaining - part
-    return x
+    return tuple(factors)
 
 
 def _clamp(x, bound: float, xp):
@@ -359,8 +379,9 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp, pool=None):
 FOURIER_CROSSOVER = 2000
 
 
-def _auto_takes_fourier(transforms, n_points: int) -> bool:
-    return not isinstance(transforms, Explicit) and n_points >= FOURIER_CROSSOVER
+def _auto_takes_fourier(backend, options, n_points: int, xp) -> bool:
+    # The point count first: building the transforms (FINUFFT's) costs more than a small call's work.
+    return n_points >= FOURIER_CROSSOVER and not isinstance(backend.fourier_transforms(options.tol, xp=xp), Explicit)
 
 
 def takes_fourier(backend, options, n_points: int, xp) -> bool:
@@ -368,7 +389,7 @@ def takes_fourier(backend, options, n_points: int, xp) -> bool:
     ``options`` by the Fourier method (else by the backend's direct sums)."""
     if options.method != "auto":
         return options.method == "fft"
-    return _auto_takes_fourier(backend.fourier_transforms(options.tol, xp=xp), n_points)
+    return _auto_takes_fourier(backend, options, n_points, xp)
 
 
 def _pair_moments_method(backend, options, sets, xp, pool=None):
@@ -382,16 +403,15 @@ def _pair_moments_method(backend, options, sets, xp, pool=None):
     direct = backend.pair_moments if pool is None else _pool.direct_pair_moments(pool, backend.pair_moments)
     if options.method == "direct":
         return direct
-    transforms = backend.fourier_transforms(options.tol, xp=xp)
-    fourier = functools.partial(_fourier.pair_moments, tol=options.tol, transforms=transforms, pool=pool)
-    if options.method == "fft":
-        return fourier
-    n_points = sum(s.v.shape[0] for s in sets)
-    if pool is not None:
-        n_points = _pool.total(pool, n_points, xp, device_of(sets[0].v))
-    if not _auto_takes_fourier(transforms, n_points):
-        return direct
-    return functools.partial(fourier, fallback=direct)
+    if options.method == "auto":
+        n_points = sum(s.v.shape[0] for s in sets)
+        if pool is not None:
+            n_points = _pool.total(pool, n_points, xp, device_of(sets[0].v))
+        if not _auto_takes_fourier(backend, options, n_points, xp):
+            return direct
+    fourier = functools.partial(_fourier.pair_moments, tol=options.tol,
+                                transforms=backend.fourier_transforms(options.tol, xp=xp), pool=pool)
+    return fourier if options.method == "fft" else functools.partial(fourier, fallback=direct)
 
 
 class MMDResult(NamedTuple):
@@ -445,10 +465,10 @@ def kernel_mmd(backend, P: PersistenceSample, Q: PersistenceSample, options, *, 
     if not options.squared:
         value, grads = _square_root(value, grads, xp)
         degree = p
-    value = _times_power(value, scale, degree)
+    value = _times(value, _power_factors(scale, degree, dtype, xp))
     if grads is not None:
-        grads = tuple((_times_power(g_birth, scale, degree - 1), _times_power(g_lifetime, scale, degree - 1))
-                      for g_birth, g_lifetime in grads)
+        factors = _power_factors(scale, degree - 1, dtype, xp)
+        grads = tuple((_times(g_birth, factors), _times(g_lifetime, factors)) for g_birth, g_lifetime in grads)
         if not grad_at_collapsed:
             grads = tuple((g_birth, xp.where(s.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
                           for (g_birth, g_lifetime), s in zip(grads, sets))

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 from . import _validation as v
-from ._backends import select_backend
+from ._backends import on_host_kernels, select_backend
 from ._namespace import array_namespace, cast, device
 from ._options import MMDOptions
 
@@ -41,6 +41,7 @@ def _finite_result(value, xp):
                          "(the MMD of c z with bandwidth c h is c^(2 weight_power) times that of z with h)")
 
 
+@on_host_kernels
 def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10, backend="auto",
         check_finite=True):
     """Kernel MMD between two persistence samples.
@@ -112,6 +113,7 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, metho
     return value
 
 
+@on_host_kernels
 def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10,
                        backend="auto", check_finite=True):
     """:func:`mmd` and its gradients with respect to the points of ``P`` and ``Q``.

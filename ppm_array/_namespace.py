@@ -7,9 +7,11 @@ Everything else in ppm_array receives ``xp`` (an Array-API namespace) and a
 from __future__ import annotations
 
 import numpy as np
-from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array, is_torch_array
+from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array, is_torch_array, to_device
 
-__all__ = ["array_namespace", "cast", "device", "is_cupy_array", "is_numpy_array", "to_numpy"]
+__all__ = ["array_namespace", "cast", "device", "from_host", "host_view", "is_cupy_array", "is_numpy_array", "to_numpy"]
+
+_DLPACK_CPU = 1  # DLPack's kDLCPU
 
 
 def to_numpy(x) -> np.ndarray:
@@ -26,3 +28,29 @@ def to_numpy(x) -> np.ndarray:
 def cast(array, dtype, xp):
     """``array`` in ``dtype``, without a copy when it already is."""
     return array if array.dtype == dtype else xp.astype(array, dtype)
+
+
+def host_view(array):
+    """A NumPy array sharing ``array``'s memory, for a CPU array of a library other than NumPy and CuPy (torch,
+    JAX, array-api-strict, ...), through DLPack without a copy; None for anything else (NumPy and CuPy arrays,
+    other devices, a dtype NumPy lacks such as bfloat16, objects that are not arrays).
+
+    A torch tensor that requires grad is read through ``detach()`` (DLPack refuses to export it otherwise).
+    """
+    if isinstance(array, np.ndarray) or is_cupy_array(array) or not hasattr(array, "__dlpack_device__"):
+        return None
+    if is_torch_array(array):
+        array = array.detach()
+    try:
+        if int(array.__dlpack_device__()[0]) != _DLPACK_CPU:
+            return None
+        return np.from_dlpack(array)
+    except (BufferError, RuntimeError, TypeError, ValueError):  # e.g. "Unsupported dtype in DLTensor"
+        return None
+
+
+def from_host(array: np.ndarray, xp, on):
+    """A NumPy result as an array of ``xp`` on the device ``on`` (a CPU device), through DLPack: no copy where the
+    library imports host memory as it is (torch)."""
+    result = xp.from_dlpack(np.asarray(array))
+    return result if device(result) == on else to_device(result, on)

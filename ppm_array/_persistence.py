@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from . import _validation as v
-from ._backends import select_backend
+from ._backends import on_host_kernels, select_backend
 from ._namespace import cast
 from ._sample import PersistenceSample
 
@@ -30,6 +30,7 @@ def _in_dtype(sample: PersistenceSample, dtype, xp) -> PersistenceSample:
     )
 
 
+@on_host_kernels
 def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, replace=True, backend="auto",
                           check_finite=True):
     """Monte Carlo principal persistence measure ``PPM_q(X)``.
@@ -93,6 +94,7 @@ def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, re
     return _in_dtype(_core.persistence(backend, cloud, q, indices), cloud.result_dtype, cloud.xp)
 
 
+@on_host_kernels
 def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", check_finite=True):
     """Vector-Jacobian product of :func:`principal_persistence` with respect to ``X``.
 
@@ -150,6 +152,7 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", che
     return cast(gradient.grad, cloud.result_dtype, xp)
 
 
+@on_host_kernels
 def exact_principal_persistence(X, q, *, replace=True, backend="auto", check_finite=True):
     """The exact principal persistence measure of a small cloud.
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _core
 from . import _validation as v
-from ._backends import cuda_graphs, select_backend
+from ._backends import cuda_graphs, on_host_kernels, select_backend
 from ._namespace import cast, to_numpy
 from ._options import RegularizerOptions
 
@@ -149,6 +149,7 @@ def require_finite_results(results, dtype, weight_power: float, xp) -> None:
         raise _too_large(dtype, weight_power)
 
 
+@on_host_kernels
 def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None, replace=True,
             weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10, backend="auto",
             check_finite=True, return_terms=False):
@@ -209,6 +210,7 @@ def ppm_reg(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rn
     return evaluate(X, Y, options, rng, with_grad=False)
 
 
+@on_host_kernels
 def ppm_reg_value_and_grad(X, Y, *, bandwidth, dims=(0, 1), weights=None, n_subsamples=1024, rng=None,
                            replace=True, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10,
                            backend="auto", check_finite=True, return_terms=False):

@@ -94,11 +94,14 @@ def test_interrupted_write_leaves_no_file(tmp_path):
 def test_bench_reports_mean_and_spread_of_repeats(tmp_path, capsys, monkeypatch):
     from ppm_array.experiments import timing
 
-    calls = {}
+    calls = []
 
     def fake_time_steps(method, n_points, n_subsamples, n_steps):  # no wall-clock in tests
-        calls[method, n_points, n_subsamples] = calls.get((method, n_points, n_subsamples), 0) + 1
-        return 0.1 * calls[method, n_points, n_subsamples] * n_steps / 10, None  # 1, then 2 s per 100 steps
+        calls.append(((method, n_points, n_subsamples), n_steps))
+        if n_steps == 1:  # a warm-up: as slow as a first call that compiles; must not reach the table
+            return 1000.0, None
+        timed = sum(1 for cell, steps in calls if cell == calls[-1][0] and steps == n_steps)
+        return 0.1 * timed * n_steps / 10, None  # 1, then 2 s per 100 steps
 
     monkeypatch.setattr(timing, "_time_steps", fake_time_steps)
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
@@ -108,7 +111,11 @@ def test_bench_reports_mean_and_spread_of_repeats(tmp_path, capsys, monkeypatch)
     for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg", "Cramér alone (no regularizer)"):
         row = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
         assert row.count("1.50 ± 0.71") == 2  # N = 128 and 256
-    assert all(count == 2 for key, count in calls.items() if key[1] > 64)  # the compile call is N = 64
+    # Every timed call (10 steps) follows a one-step warm-up of the same cell, the first one included.
+    assert calls[0][1] == 1
+    timed = [i for i, (_, steps) in enumerate(calls) if steps == 10]
+    assert len(timed) == len(calls) // 2 == 2 * 8  # 2 repeats of 8 cells
+    assert all(calls[i - 1] == (calls[i][0], 1) for i in timed)
     assert (tmp_path / "bench.png").exists()
 
 

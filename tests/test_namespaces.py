@@ -75,3 +75,84 @@ def test_segment_sum_of_nothing_is_zero_in_every_namespace(xp):
     targets = xp.asarray(np.zeros(0, dtype=np.int64))
     got = segment_sum(targets, xp.asarray(np.zeros((0, 2))), 4, xp=namespace)
     np.testing.assert_array_equal(to_numpy(got), np.zeros((4, 2)))
+
+
+def _backends_reached(monkeypatch, *modules) -> list:
+    """Record the backend module and the array that the ``modules``' calls to ``select_backend`` choose by."""
+    from ppm_array import _backends
+
+    reached = []
+
+    def recording(name, array):
+        backend = _backends.select_backend(name, array)
+        reached.append((backend.__name__.rsplit(".", 1)[-1], array))
+        return backend
+
+    for module in modules:
+        monkeypatch.setattr(module, "select_backend", recording)
+    return reached
+
+
+@pytest.mark.parametrize("library", ["torch", "jax", "array_api_strict"])
+@pytest.mark.parametrize("backend", ["auto", "numba"])
+def test_cpu_arrays_of_other_libraries_reach_the_numba_kernels_without_a_copy(monkeypatch, library, backend):
+    """A CPU array of another DLPack library goes to the Numba CPU kernels as a NumPy view of its memory
+    (a torch tensor that requires grad too), gives the NumPy path's numbers, and comes back in its library,
+    device and dtype; the inputs are left as they were."""
+    pytest.importorskip("numba")
+    from ppm_array import _regularizer
+    from conftest import _namespace
+
+    namespace = _namespace(library)
+    X, Y = clouds(4)
+    expected = pa.ppm_reg_value_and_grad(X, Y, backend="numba", **OPTIONS)
+    Xn, Yn = namespace.asarray(X), namespace.asarray(Y)
+    if library == "torch":
+        Xn.requires_grad_(True)
+    before = [to_numpy(a).copy() for a in (Xn, Yn)]
+    reached = _backends_reached(monkeypatch, _regularizer)
+    value, grad_x, grad_y = pa.ppm_reg_value_and_grad(Xn, Yn, backend=backend, **OPTIONS)
+    [(name, array)] = reached
+    assert name == "numba_cpu"
+    assert isinstance(array, np.ndarray) and np.shares_memory(array, to_numpy(Xn))
+    for got, want, like in zip((value, grad_x, grad_y), expected, (Xn, Xn, Yn)):
+        assert array_namespace(got) is array_namespace(like)
+        assert got.dtype == like.dtype and got.shape == want.shape
+        assert pa._namespace.device(got) == pa._namespace.device(like)
+        np.testing.assert_array_equal(to_numpy(got), want)
+    for array, copy in zip((Xn, Yn), before):
+        np.testing.assert_array_equal(to_numpy(array), copy)
+
+
+def test_persistence_of_torch_cpu_tensors_on_the_numba_kernels(monkeypatch):
+    """The persistence functions and the MMD take torch CPU tensors to the Numba kernels too (every array of
+    a PersistenceSample, an ``indices`` keyword of either library) and return torch tensors equal to NumPy's."""
+    pytest.importorskip("numba")
+    torch = pytest.importorskip("torch")
+    from ppm_array import _mmd, _persistence
+
+    X, Y = clouds(5)
+    indices = pa.subsample_indices(50, 1, 200, rng=0)
+    reached = _backends_reached(monkeypatch, _persistence, _mmd)
+    for given in (indices, torch.from_numpy(indices)):
+        sample = pa.principal_persistence(torch.from_numpy(X), 1, indices=given)
+        expected = pa.principal_persistence(X, 1, indices=indices)
+        for field in ("birth", "lifetime", "birth_edge", "death_edge", "mass"):
+            assert isinstance(getattr(sample, field), torch.Tensor)
+            np.testing.assert_array_equal(getattr(sample, field).numpy(), getattr(expected, field))
+    upstream = np.random.default_rng(2).normal(size=(2, 200))
+    grad = pa.persistence_vjp(torch.from_numpy(X), sample, *map(torch.from_numpy, upstream))
+    np.testing.assert_array_equal(grad.numpy(), pa.persistence_vjp(X, expected, *upstream))
+    other = pa.exact_principal_persistence(torch.from_numpy(Y[:8]), 1)
+    value = pa.mmd(sample, other, bandwidth=0.3)
+    assert isinstance(value, torch.Tensor)
+    assert float(value) == float(pa.mmd(expected, pa.exact_principal_persistence(Y[:8], 1), bandwidth=0.3))
+    assert {name for name, _ in reached} == {"numba_cpu"}
+
+
+def test_mixed_libraries_are_still_refused():
+    """Viewing CPU tensors as NumPy arrays must not make a torch X and a NumPy Y acceptable."""
+    torch = pytest.importorskip("torch")
+    X, Y = clouds(6)
+    with pytest.raises(TypeError, match="same array library"):
+        pa.ppm_reg(torch.from_numpy(X), Y, **OPTIONS)

@@ -132,7 +132,7 @@ import resource, sys
 import numpy as np, numba
 from ppm_array._backends import numba_cpu
 from ppm_array._moments import KernelPoints
-numba_cpu.free_cores = lambda: None  # every thread, even beyond this machine's cores
+numba_cpu.thread_limit = lambda: None  # every thread, even beyond this machine's cores
 s = 2**16
 rng = np.random.default_rng(0)
 A = KernelPoints(np.zeros(s, np.float32), rng.uniform(0.1, 1, s).astype(np.float32), np.full(s, 1 / s, np.float32))
@@ -218,3 +218,71 @@ def test_every_memory_layout_uses_the_same_compiled_kernels():
     for cloud in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2], read_only):
         pa.ppm_reg_value_and_grad(cloud, Y, **options)
     assert [len(kernel.signatures) for kernel in kernels] == compiled
+
+
+@pytest.fixture
+def threads_unset(monkeypatch, tmp_path):
+    """No thread count in the environment, no cgroup files, and no cached limit: each test sets its own."""
+    from ppm_array._backends import _cores
+
+    for name in (_cores.ENVIRONMENT, "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_cores, "CGROUP_V2_MAX", str(tmp_path / "absent" / "cpu.max"))
+    monkeypatch.setattr(_cores, "CGROUP_V1_DIRECTORIES", (str(tmp_path / "absent"),))
+    monkeypatch.setattr(_cores, "_last", {"when": -float("inf"), "limit": None})
+    return _cores
+
+
+@pytest.mark.parametrize("content, cores", [("100000 100000\n", 1), ("150000 100000\n", 2), ("50000 100000", 1),
+                                            ("max 100000\n", None)])
+def test_cgroup_v2_quota_limits_the_threads(threads_unset, tmp_path, monkeypatch, content, cores):
+    """A container whose quota is one CPU runs one thread, however idle the host looks; without a quota
+    (``max``) the free-core count decides."""
+    _cores = threads_unset
+    (tmp_path / "cpu.max").write_text(content)
+    monkeypatch.setattr(_cores, "CGROUP_V2_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(_cores, "free_cores", lambda: 7)  # other tenants' load does not count within a quota
+    assert _cores.cgroup_cores() == cores
+    assert _cores.thread_limit() == (7 if cores is None else cores)
+    if cores == 1:
+        assert numba_cpu._threads_for(float("inf")) == 1
+
+
+@pytest.mark.parametrize("quota, cores", [("200000", 2), ("250000", 3), ("-1", None)])
+def test_cgroup_v1_quota_limits_the_threads(threads_unset, tmp_path, monkeypatch, quota, cores):
+    _cores = threads_unset
+    directory = tmp_path / "cpu,cpuacct"
+    directory.mkdir()
+    (directory / "cpu.cfs_quota_us").write_text(quota + "\n")
+    (directory / "cpu.cfs_period_us").write_text("100000\n")
+    monkeypatch.setattr(_cores, "CGROUP_V1_DIRECTORIES", (str(tmp_path / "cpu"), str(directory)))
+    monkeypatch.setattr(_cores, "free_cores", lambda: 5)
+    assert _cores.cgroup_cores() == cores
+    assert _cores.thread_limit() == (5 if cores is None else cores)
+
+
+def test_thread_count_from_the_environment(threads_unset, tmp_path, monkeypatch):
+    """PPM_ARRAY_NUM_THREADS, else NUMBA_NUM_THREADS, is the user's choice: it overrides the quota and the load,
+    and the kernels never use more threads than it."""
+    _cores = threads_unset
+    (tmp_path / "cpu.max").write_text("400000 100000\n")
+    monkeypatch.setattr(_cores, "CGROUP_V2_MAX", str(tmp_path / "cpu.max"))
+    monkeypatch.setattr(_cores, "free_cores", lambda: 0)
+    assert _cores.thread_limit() == 4
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    assert _cores.thread_limit() == 3
+    monkeypatch.setenv("PPM_ARRAY_NUM_THREADS", " 1 ")
+    assert _cores.thread_limit() == 1
+    assert numba_cpu._threads_for(float("inf")) == 1
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5", ""])
+def test_malformed_ppm_array_num_threads_is_refused(threads_unset, monkeypatch, text):
+    import ppm_array as pa
+
+    monkeypatch.setenv("PPM_ARRAY_NUM_THREADS", text)
+    with pytest.raises(ValueError, match="PPM_ARRAY_NUM_THREADS must be a positive integer"):
+        threads_unset.thread_limit()
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    with pytest.raises(ValueError, match="PPM_ARRAY_NUM_THREADS must be a positive integer"):
+        pa.ppm_reg_value_and_grad(X, X, bandwidth=0.2, n_subsamples=16, rng=0)

@@ -150,7 +150,10 @@ def test_a_sample_from_another_library_is_named():
         pa.persistence_vjp(torch.asarray(X), torch_sample, np.ones(10), torch.ones(10))
 
 
-def test_numba_backend_refuses_other_namespaces():
+def test_numba_backend_refuses_arrays_numpy_cannot_view():
+    """CPU tensors reach the Numba kernels as NumPy views (tests/test_namespaces.py); bfloat16, which NumPy
+    lacks, cannot, and backend='numba' says so."""
     torch = pytest.importorskip("torch")
-    with pytest.raises(ValueError, match="backend='numba' needs NumPy or CuPy arrays"):
-        pa.ppm_reg(torch.asarray(X), torch.asarray(Y), bandwidth=0.2, backend="numba")
+    X16, Y16 = (torch.asarray(a, dtype=torch.bfloat16) for a in (X, Y))
+    with pytest.raises(ValueError, match="backend='numba' needs NumPy or CuPy arrays, or CPU arrays that NumPy"):
+        pa.ppm_reg(X16, Y16, bandwidth=0.2, backend="numba")

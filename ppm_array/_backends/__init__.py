@@ -38,18 +38,22 @@ with one constant and these functions, all taking the namespace ``xp`` of their 
     may be returned as 0.
 
 Compiled backends are imported only when selected, so ``import ppm_array`` never
-imports Numba, CUDA, CuPy or torch.
+imports Numba, CUDA, CuPy or torch. CPU arrays of other libraries (torch, JAX, ...)
+reach the Numba CPU kernels as NumPy views (:func:`on_host_kernels`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 
-from .._namespace import is_cupy_array, is_numpy_array
+import numpy as np
 
-__all__ = ["placed_by_arrays", "select_backend"]
+from .._namespace import array_namespace, device, from_host, host_view, is_cupy_array, is_numpy_array
+
+__all__ = ["on_host_kernels", "placed_by_arrays", "select_backend"]
 
 
 def placed_by_arrays(array):
@@ -57,6 +61,7 @@ def placed_by_arrays(array):
     return contextlib.nullcontext()
 
 
+@functools.cache
 def _numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
@@ -79,7 +84,59 @@ def select_backend(name: str, array):
         return importlib.import_module(compiled, __name__)
     if name == "numba":
         raise ValueError(
-            f"backend='numba' needs NumPy or CuPy arrays and the numba package; got {type(array).__module__}."
+            f"backend='numba' needs NumPy or CuPy arrays, or CPU arrays that NumPy can view through DLPack, and "
+            f"the numba package; got {type(array).__module__}."
             f"{type(array).__name__} (use backend='array_api' or 'auto')"
         )
     return importlib.import_module(".array_api", __name__)
+
+
+def _arrays(value) -> list:
+    """The arrays in an argument or result: itself, or those in a tuple (a NamedTuple such as
+    :class:`~ppm_array.PersistenceSample`, nested ones included)."""
+    if isinstance(value, tuple):
+        return [array for item in value for array in _arrays(item)]
+    return [value] if hasattr(value, "__dlpack__") else []
+
+
+def _map_arrays(value, replace):
+    """``value`` with each array replaced by ``replace(array)``, tuples and NamedTuples rebuilt."""
+    if isinstance(value, tuple):
+        items = [_map_arrays(item, replace) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return replace(value) if hasattr(value, "__dlpack__") else value
+
+
+def on_host_kernels(function):
+    """Let the public ``function`` take CPU arrays of any DLPack library to the Numba CPU kernels without a copy.
+
+    With ``backend`` "auto" or "numba", Numba installed, and every array among the positional arguments a CPU
+    array of one library other than NumPy and CuPy (torch, JAX, ...): those arrays, and the keyword arguments
+    of that library (``indices``), are passed on as NumPy views of the same memory
+    (:func:`~ppm_array._namespace.host_view`), and every array of the result comes back in the caller's
+    library and device (:func:`~ppm_array._namespace.from_host`). Anything else (NumPy, other devices, mixed
+    libraries, which ``function`` refuses, a dtype NumPy lacks) is passed on untouched.
+    """
+
+    @functools.wraps(function)
+    def public(*args, **keywords):
+        if (not args or isinstance(args[0], np.ndarray) or keywords.get("backend", "auto") not in ("auto", "numba")
+                or not _numba_available()):
+            return function(*args, **keywords)
+        positional = _arrays(args)
+        library = type(positional[0]) if positional else None
+        if library in (None, np.ndarray) or any(type(array) is not library for array in positional):
+            return function(*args, **keywords)
+        views = {id(array): host_view(array) for array in positional + _arrays(tuple(keywords.values()))
+                 if type(array) is library}
+        if any(view is None for view in views.values()):
+            return function(*args, **keywords)
+        xp, on = array_namespace(positional[0]), device(positional[0])
+
+        def view(array):
+            return views.get(id(array), array)
+
+        result = function(*_map_arrays(args, view), **{k: _map_arrays(a, view) for k, a in keywords.items()})
+        return _map_arrays(result, lambda array: from_host(array, xp, on) if isinstance(array, np.ndarray) else array)
+
+    return public

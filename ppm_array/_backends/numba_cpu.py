@@ -16,8 +16,9 @@ one-dimensional loop leaves out the birth terms.
 
 **Threads.** Kernels run on Numba's thread pool (``numba.set_num_threads`` sets its
 size for the calling thread). Work too small to repay a parallel region runs on
-the calling thread alone, and no kernel uses more threads than the cores other
-processes leave free (:mod:`._cores`). Numba's OpenMP workers spin briefly after
+the calling thread alone, and no kernel uses more threads than the user asked for
+(``PPM_ARRAY_NUM_THREADS``, ``NUMBA_NUM_THREADS``), the cgroup's CPU quota allows, or
+other processes leave free (:mod:`._cores`). Numba's OpenMP workers spin briefly after
 a parallel region and then sleep (:mod:`._openmp`).
 """
 
@@ -30,7 +31,7 @@ from numba import njit, prange
 from .._moments import Moments
 from . import _fastmath, _kernel_bodies
 from ._compile import cached_njit
-from ._cores import free_cores
+from ._cores import requested_threads, thread_limit
 from ._openmp import short_spin
 from ._fastmath import exp_neg
 from ._kernel_bodies import build
@@ -68,13 +69,15 @@ _start_threads()
 
 
 def _threads_for(work_ns: float) -> int:
-    """As many threads as repay ``work_ns``: one when it is too small to share, and no more than the cores
-    other processes leave free (:mod:`._cores`)."""
+    """As many threads as repay ``work_ns``: one when it is too small to share, and no more than
+    :func:`._cores.thread_limit` allows (the user's choice, the cgroup's quota, or the cores other processes
+    leave free)."""
+    requested_threads()  # a malformed PPM_ARRAY_NUM_THREADS is refused by every call, small ones too
     threads = numba.get_num_threads()
     if threads == 1 or work_ns < SERIAL_WORK_NS:
         return 1
-    free = free_cores()
-    return threads if free is None else min(threads, max(1, free))
+    limit = thread_limit()
+    return threads if limit is None else min(threads, max(1, limit))
 
 
 def _run(kernel, work_ns: float, *args, threads: int | None = None):
@@ -88,6 +91,12 @@ def _run(kernel, work_ns: float, *args, threads: int | None = None):
         return kernel(*args)
     finally:
         numba.set_num_threads(available)
+
+
+def _bounds(total: int, n_parts: int) -> np.ndarray:
+    """Where each of ``n_parts`` near-equal consecutive parts of ``range(total)`` starts, and ``total`` last
+    (integer arithmetic: ``np.linspace`` costs more than a small call's kernels)."""
+    return np.arange(n_parts + 1, dtype=np.int64) * total // n_parts
 
 
 def _kernel_array(X) -> np.ndarray:
@@ -184,7 +193,7 @@ def feature_persistence(X, indices, q, *, xp):
     work = _persistence_work(X, n_subsamples, m)
     threads = _threads_for(work)
     n_chunks = max(1, min(n_subsamples, threads * _CHUNKS_PER_THREAD if threads > 1 else 1))
-    bounds = np.linspace(0, n_subsamples, n_chunks + 1).astype(np.int64)
+    bounds = _bounds(n_subsamples, n_chunks)
     outputs = _outputs(n_subsamples, X.dtype)
     rows = np.empty(n_subsamples, dtype=np.int64)
     counts = np.empty(n_chunks, dtype=np.int64)
@@ -249,14 +258,14 @@ def scatter_edges(X, edges, grad_length, *, xp):
         n_chunks = max(1, min(_SCATTER_CHUNKS, -(-n_edges // 4096)))
         buffers = np.zeros((n_chunks, n_points, d))
         _run(scatter_private_kernel, 3.0 * n_edges * d, X, edges, grad_length,
-             np.linspace(0, n_edges, n_chunks + 1).astype(np.int64), buffers)
+             _bounds(n_edges, n_chunks), buffers)
         return buffers.sum(axis=0).astype(X.dtype, copy=False)
     # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
     # Which thread owns which rows does not change the result: every row takes its edges in order.
     threads = _threads_for(0.5 * X.size + 3.0 * n_edges * d)
     n_parts = max(1, min(threads, -(-n_points // 65536)))
     grad = np.empty(X.shape, dtype=X.dtype)
-    _run(scatter_owned_kernel, 0.0, X, edges, grad_length, np.linspace(0, n_points, n_parts + 1).astype(np.int64),
+    _run(scatter_owned_kernel, 0.0, X, edges, grad_length, _bounds(n_points, n_parts),
          grad, threads=n_parts)
     return grad
 
