@@ -26,6 +26,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _core
 from ._backends import jax_native
@@ -106,6 +107,11 @@ def _compute(X, Y, indices, options: RegularizerOptions, with_grad: bool) -> tup
     With ``check_finite`` a NaN or infinity anywhere in ``X`` or ``Y`` makes every
     result but the bandwidths NaN: the refusal that needs no host read (``jit``).
     """
+    with np.errstate(over="ignore"):  # as in the core: 1 / bandwidth may overflow the dtype; kernel_mmd clamps it
+        return _results(X, Y, indices, options, with_grad)
+
+
+def _results(X, Y, indices, options: RegularizerOptions, with_grad: bool) -> tuple:
     cloud_x, cloud_y = (Points(A, jnp, None, A.dtype) for A in (X, Y))
     draws = tuple((_core.DeviceDraw(index_x, None, 1.0 / s), _core.DeviceDraw(index_y, None, 1.0 / s))
                   for (index_x, index_y), s in zip(indices, options.n_subsamples))
