@@ -1,22 +1,32 @@
-"""JAX adapter: PPM-Reg as a ``jax.custom_vjp`` function, usable under ``grad`` and ``jit``.
+"""JAX adapter: PPM-Reg as a ``jax.custom_vjp`` function, usable under ``grad``, ``jit`` and ``vmap``.
 
-The value and explicit gradients come from the NumPy path of the core (Numba CPU
-kernels) through ``jax.pure_callback``: inputs are copied to the host and results
-back. On a GPU this means a device-to-host round trip per call; the computation
-itself runs on the CPU. (For GPU-resident work, CuPy and the Numba-CUDA backend
-avoid it.) A call that is not differentiated runs a value-only callback; under
-``jax.grad`` the forward pass computes value and gradients in one callback.
+Two paths compute it, chosen by ``backend``:
 
-Shapes, dtypes and options are checked while tracing, with the core's errors;
-NaN or inf in the values, and results beyond the dtype's range, can only be
-detected in the callback, where the core's ``ValueError`` surfaces as a
-``JaxRuntimeError`` with the same message. float16 and bfloat16 are computed in
-float32 in the callback and returned in the input dtype; a value or gradient that
-overflows it is refused there the same way, never returned as inf.
+- ``"auto"`` (the default), for float32 and float64 arrays: the JAX-native path
+  (:mod:`ppm_array._jax_native`). Subsamples are drawn with ``jax.random``, and the
+  persistence, the MMD (blocked sums, never an ``s x s`` matrix) and the explicit
+  gradients run as XLA computations on the arrays' device: no host round trip, no
+  callback, fusable and shardable. NaN or inf in ``X`` or ``Y`` (with
+  ``check_finite``) make the value and gradients NaN, since no error can be raised
+  from inside a compiled computation. ``method="fft"`` is refused there (no NUFFT
+  for JAX arrays yet); ``"auto"`` takes the direct sums.
+- ``"numba"`` or ``"array_api"``, and float16 and bfloat16 under ``"auto"``: the NumPy
+  path of the core (that backend) through ``jax.pure_callback``: inputs are copied
+  to the host and results back (a device-to-host round trip per call on a GPU). A
+  call that is not differentiated runs a value-only callback; under ``jax.grad`` the
+  forward pass computes value and gradients in one callback. NaN or inf in the
+  values, and results beyond the dtype's range, are found in the callback, where
+  the core's ``ValueError`` surfaces as a ``JaxRuntimeError`` with the same
+  message. float16 and bfloat16 are computed in float32 and returned in the input
+  dtype; a value or gradient that overflows it is refused there the same way,
+  never returned as inf.
+
+Shapes, dtypes and options are checked while tracing, with the core's errors.
 
 Randomness is explicit: a JAX PRNG key selects the subsamples. Under ``jit`` the
 subsamples stay fixed for a fixed key; pass a new key (``jax.random.split``) at
-every step to draw new ones.
+every step to draw new ones. The two paths draw different subsamples from one key
+(both uniform: the values agree in distribution).
 
 Importing this module imports jax; ``import ppm_array`` does not.
 """
@@ -29,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _jax_native
 from ._options import RegularizerOptions
 from ._namespace import array_namespace
 from ._regularizer import PPMRegTerms, evaluate, require_finite_results
@@ -49,17 +60,27 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
     if X.dtype != Y.dtype:
         raise TypeError(f"X and Y must have the same dtype; got {X.dtype} and {Y.dtype}")
     options.check_sizes({"X": X.shape[0], "Y": Y.shape[0]})
+    if _is_native(options, X.dtype) and options.mmd.method == "fft":
+        raise ValueError("method='fft' is not available on the JAX-native path (backend='auto' with float32 or "
+                         "float64): there is no NUFFT for JAX arrays in ppm_array, and the Fourier method's grid "
+                         "is sized from the data's range, a shape XLA needs before it sees the data; use "
+                         "method='direct' or 'auto', or backend='numba' for the host path with FINUFFT")
     return options
 
 
-def _key_data(key):
-    """The raw ``uint32`` data of a PRNG key: a typed key (``jax.random.key``) or a legacy one
-    (``jax.random.PRNGKey``, already ``uint32`` data)."""
+def _is_native(options: RegularizerOptions, dtype) -> bool:
+    """Whether the JAX-native path computes: ``backend="auto"`` and a dtype it computes in."""
+    return options.backend == "auto" and dtype in _COMPUTED
+
+
+def _typed_key(key):
+    """``key`` as a typed PRNG key: a typed key (``jax.random.key``) as it is, a legacy one
+    (``jax.random.PRNGKey``, ``uint32`` data) wrapped."""
     dtype = getattr(key, "dtype", None)
     if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    if dtype is not None and dtype == jnp.uint32 and getattr(key, "ndim", 0) >= 1:
         return key
+    if dtype is not None and dtype == jnp.uint32 and getattr(key, "ndim", 0) >= 1:
+        return jax.random.wrap_key_data(key)
     raise TypeError(f"key must be a JAX PRNG key, e.g. jax.random.key(0) (or jax.random.PRNGKey(0)); got "
                     f"{type(key).__name__}{'' if dtype is None else f' of dtype {dtype}'}")
 
@@ -136,8 +157,11 @@ def ppm_reg(X, Y, key, **options):
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
     checked = _check_static(X, Y, options)
-    key_data = _key_data(key)
-    value, terms, bandwidths = _ppm_reg(X, Y, key_data, checked)
+    key = _typed_key(key)
+    if _is_native(checked, X.dtype):
+        value, terms, bandwidths = _jax_native.ppm_reg(X, Y, key, checked)
+    else:
+        value, terms, bandwidths = _ppm_reg(X, Y, jax.random.key_data(key), checked)
     if not checked.return_terms:
         return value
     return value, PPMRegTerms(*(jax.lax.stop_gradient(a) for a in (terms, bandwidths)))

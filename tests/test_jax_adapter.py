@@ -1,4 +1,6 @@
-"""JAX adapter against the core (x64 enabled)."""
+"""JAX adapter against the core (x64 enabled): the host path (``backend="numba"``, through ``jax.pure_callback``),
+whose key seeds the core's NumPy generator, equals the core exactly. The JAX-native default path is tested in
+``test_jax_native.py``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import ppm_array.jax as paj  # noqa: E402
 from builders import blob_and_circle  # noqa: E402
 
 OPTIONS = dict(bandwidth=0.3, dims=(0, 1), weights=(1.0, 20.0), n_subsamples=300)
+# The host path, which draws the subsamples the core draws from the key.
+HOST = dict(OPTIONS, backend="numba")
 
 
 def clouds(seed=0):
@@ -25,13 +29,13 @@ def clouds(seed=0):
 
 def core(X, Y, key, **changes):
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key), dtype=np.uint32).ravel())
-    return pa.ppm_reg_value_and_grad(X, Y, rng=rng, **{**OPTIONS, **changes})
+    return pa.ppm_reg_value_and_grad(X, Y, rng=rng, **{**HOST, **changes})
 
 
 def test_value_and_grad_equal_the_core():
     X, Y = clouds()
     key = jax.random.key(3)
-    value, (grad_x, grad_y) = jax.value_and_grad(paj.ppm_reg, argnums=(0, 1))(jnp.asarray(X), jnp.asarray(Y), key, **OPTIONS)
+    value, (grad_x, grad_y) = jax.value_and_grad(paj.ppm_reg, argnums=(0, 1))(jnp.asarray(X), jnp.asarray(Y), key, **HOST)
     expected = core(X, Y, key)
     assert value.dtype == jnp.float64
     assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)
@@ -41,7 +45,7 @@ def test_value_and_grad_equal_the_core():
 
 def test_jit_grad_equals_the_core_and_follows_the_key():
     X, Y = (jnp.asarray(a) for a in clouds(1))
-    grad = jax.jit(jax.grad(lambda x, y, k: paj.ppm_reg(x, y, k, **OPTIONS)))
+    grad = jax.jit(jax.grad(lambda x, y, k: paj.ppm_reg(x, y, k, **HOST)))
     first = grad(X, Y, jax.random.key(0))
     np.testing.assert_allclose(np.asarray(first), core(np.asarray(X), np.asarray(Y), jax.random.key(0))[1], rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(grad(X, Y, jax.random.key(0))), np.asarray(first))
@@ -66,11 +70,11 @@ def test_value_without_grad_runs_the_value_only_callback(monkeypatch):
 
     monkeypatch.setattr(paj, "evaluate", recording)
     X, Y = (jnp.asarray(a) for a in clouds())
-    value = paj.ppm_reg(X, Y, jax.random.key(0), **OPTIONS)
+    value = paj.ppm_reg(X, Y, jax.random.key(0), **HOST)
     assert calls == [False]
-    grad = jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **OPTIONS)
+    grad = jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **HOST)
     assert calls == [False, True]
-    expected = core(np.asarray(X), np.asarray(Y), paj.RegularizerOptions.check(**OPTIONS),
+    expected = core(np.asarray(X), np.asarray(Y), paj.RegularizerOptions.check(**HOST),
                     np.random.default_rng(np.asarray(jax.random.key_data(jax.random.key(0)), dtype=np.uint32).ravel()),
                     with_grad=True)
     assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)
@@ -82,7 +86,8 @@ def test_low_precision_is_computed_in_float32(dtype):
     X, Y = (jnp.asarray(a, dtype=dtype) for a in clouds(2))
     value, grad = jax.value_and_grad(paj.ppm_reg)(X, Y, jax.random.key(1), **OPTIONS)
     assert value.dtype == dtype and grad.dtype == dtype
-    expected = paj.ppm_reg(X.astype(jnp.float32), Y.astype(jnp.float32), jax.random.key(1), **OPTIONS)
+    # float16 and bfloat16 take the host path, which draws the subsamples of HOST from one key.
+    expected = paj.ppm_reg(X.astype(jnp.float32), Y.astype(jnp.float32), jax.random.key(1), **HOST)
     assert float(value) == pytest.approx(float(expected), rel=1e-2)
     assert bool(jnp.all(jnp.isfinite(grad.astype(jnp.float32))))
 
@@ -118,12 +123,12 @@ def test_misspelt_option_names_the_adapter():
 
 def test_terms_and_the_median_bandwidth():
     X, Y = (jnp.asarray(a) for a in clouds(3))
-    value, terms = paj.ppm_reg(X, Y, jax.random.key(4), **dict(OPTIONS, bandwidth="median"), return_terms=True)
+    value, terms = paj.ppm_reg(X, Y, jax.random.key(4), **dict(HOST, bandwidth="median"), return_terms=True)
     expected = core(np.asarray(X), np.asarray(Y), jax.random.key(4), bandwidth="median", return_terms=True)
     assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)
     np.testing.assert_allclose(np.asarray(terms.mmd), expected[3].mmd, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(terms.bandwidth), expected[3].bandwidth, rtol=1e-12)
-    grad = jax.grad(lambda x: paj.ppm_reg(x, Y, jax.random.key(4), **dict(OPTIONS, bandwidth="median"),
+    grad = jax.grad(lambda x: paj.ppm_reg(x, Y, jax.random.key(4), **dict(HOST, bandwidth="median"),
                                           return_terms=True)[0])(X)
     np.testing.assert_allclose(np.asarray(grad), expected[1], rtol=1e-12)
 
@@ -132,7 +137,7 @@ def test_data_space_against_a_latent_space():
     rng = np.random.default_rng(9)
     X, Z = rng.normal(size=(20, 64)), rng.normal(size=(15, 2))
     key = jax.random.key(6)
-    grads = jax.grad(paj.ppm_reg, argnums=(0, 1))(jnp.asarray(X), jnp.asarray(Z), key, **dict(OPTIONS, bandwidth=0.8))
+    grads = jax.grad(paj.ppm_reg, argnums=(0, 1))(jnp.asarray(X), jnp.asarray(Z), key, **dict(HOST, bandwidth=0.8))
     expected = core(X, Z, key, bandwidth=0.8)
     np.testing.assert_allclose(np.asarray(grads[0]), expected[1], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(grads[1]), expected[2], rtol=1e-12)
@@ -141,7 +146,7 @@ def test_data_space_against_a_latent_space():
 def test_method_tol_and_per_dimension_subsamples_reach_the_core():
     X, Y = clouds()
     key = jax.random.key(5)
-    options = {**OPTIONS, "n_subsamples": (2500, 4000), "method": "fft", "tol": 1e-6}
+    options = {**HOST, "n_subsamples": (2500, 4000), "method": "fft", "tol": 1e-6}
     value, grad_x = jax.value_and_grad(paj.ppm_reg)(jnp.asarray(X), jnp.asarray(Y), key, **options)
     expected = core(X, Y, key, n_subsamples=(2500, 4000), method="fft", tol=1e-6)
     assert float(value) == float(expected[0])
