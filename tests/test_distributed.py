@@ -162,8 +162,8 @@ def test_bad_use_is_refused_on_every_rank(ranks):
         assert result["uninitialised"].startswith("ValueError: group= needs torch.distributed initialised")
 
 
-# A refusal is agreed in one small collective before anything is computed: far below the collectives' timeout
-# (workers.COLLECTIVE_TIMEOUT_S), at which a rank left waiting would fail instead.
+# A refusal is agreed in one small collective before anything is computed: seconds, where a rank left waiting
+# would be killed at run()'s deadline and fail the test instead.
 AGREED_WITHIN_S = 5.0
 
 
