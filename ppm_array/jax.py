@@ -6,9 +6,10 @@ Two paths compute it, chosen by ``backend``:
   (:mod:`ppm_array._jax_native`). Subsamples are drawn with ``jax.random``, and the
   persistence, the MMD (blocked sums, never an ``s x s`` matrix) and the explicit
   gradients run as XLA computations on the arrays' device: no host round trip, no
-  callback, fusable and shardable. NaN or inf in ``X`` or ``Y`` (with
-  ``check_finite``) make the value and gradients NaN, since no error can be raised
-  from inside a compiled computation. ``method="fft"`` is refused there (no NUFFT
+  callback, fusable and shardable. With ``check_finite``, NaN or inf in ``X`` or
+  ``Y`` are refused (``ValueError``) where their values are known (eager calls and
+  ``jax.grad`` without ``jit``); under ``jit`` they make the value and gradients NaN,
+  since no error can be raised from inside a compiled computation. ``method="fft"`` is refused there (no NUFFT
   for JAX arrays yet); ``"auto"`` takes the direct sums.
 - ``"numba"`` or ``"array_api"``, and float16 and bfloat16 under ``"auto"``: the NumPy
   path of the core (that backend) through ``jax.pure_callback``: inputs are copied
@@ -132,6 +133,18 @@ def _backward(options, residuals, cotangents):
 _ppm_reg.defvjp(_forward, _backward)
 
 
+def _refuse_non_finite(X, Y) -> None:
+    """NaN or inf in ``X`` or ``Y`` refused where their values are known (eager calls, ``jax.grad`` without
+    ``jit``: one host read each), as on every other path; under ``jit`` they make the results NaN."""
+    for name, array in (("X", X), ("Y", Y)):
+        try:
+            finite = bool(jnp.all(jnp.isfinite(array)))
+        except jax.errors.ConcretizationTypeError:  # traced by jit: no value to read
+            return
+        if not finite:
+            raise ValueError(f"{name} contains NaN or infinite values")
+
+
 def ppm_reg(X, Y, key, **options):
     """PPM-Reg of two JAX arrays, differentiable with ``jax.grad`` and traceable by ``jax.jit``.
 
@@ -159,6 +172,8 @@ def ppm_reg(X, Y, key, **options):
     checked = _check_static(X, Y, options)
     key = _typed_key(key)
     if _is_native(checked, X.dtype):
+        if checked.check_finite:
+            _refuse_non_finite(X, Y)
         value, terms, bandwidths = _jax_native.ppm_reg(X, Y, key, checked)
     else:
         value, terms, bandwidths = _ppm_reg(X, Y, jax.random.key_data(key), checked)

@@ -201,7 +201,7 @@ def test_fuzz_jax_adapter(data):
     kwargs.pop("rng")
     native = X.ndim == 2 and X.dtype == Y.dtype and X.dtype in (np.float32, np.float64)
     if native and not all(np.all(np.isfinite(a)) for a in (X, Y)):
-        # The JAX-native path cannot raise from compiled code: non-finite inputs give NaN (docs/errors.md).
+        # The JAX-native path refuses them where their values are known (an eager call, as here), else NaN.
         try:
             value = paj.ppm_reg(X, Y, jax.random.key(0), **kwargs)
         except (ValueError, TypeError):

@@ -183,6 +183,15 @@ def test_float32_is_computed_in_float32_and_agrees_with_float64():
     np.testing.assert_allclose(np.asarray(grad), np.asarray(grad64), rtol=0, atol=1e-4 * float(jnp.abs(grad64).max()))
 
 
+def test_non_finite_input_is_refused_where_its_values_are_known():
+    X, Y = clouds()
+    for name, bad in (("X", (X.at[0, 0].set(jnp.nan), Y)), ("Y", (X, Y.at[3, 1].set(jnp.inf)))):
+        with pytest.raises(ValueError, match=f"{name} contains NaN or infinite values"):
+            paj.ppm_reg(*bad, jax.random.key(0), **OPTIONS)
+        with pytest.raises(ValueError, match=f"{name} contains NaN or infinite values"):
+            jax.grad(lambda x, y: paj.ppm_reg(x, y, jax.random.key(0), **OPTIONS))(*bad)
+
+
 def test_non_finite_input_gives_nan_under_jit():
     X, Y = clouds()
     X = X.at[0, 0].set(jnp.nan)
