@@ -33,6 +33,7 @@ import ppm_array as pa  # noqa: E402
 from ppm_array._backends import cuda_graphs, numba_cuda  # noqa: E402
 from ppm_array._moments import KernelPoints  # noqa: E402
 from ppm_array._namespace import array_namespace  # noqa: E402
+from published_baseline import load_published  # noqa: E402
 from sync_probe import waits_for_device  # noqa: E402
 
 BANDWIDTH = float(np.sqrt(0.05))
@@ -108,15 +109,6 @@ def synchronisation(lines) -> None:
             call()
         waiting = waits_for_device(call)
         lines.append(f"| {label} | {'yes' if waiting.waited else 'no'} | {1e3 * waiting.call_seconds:.2f} |")
-
-
-def load_published(path):
-    if path is None:
-        return None
-    spec = importlib.util.spec_from_file_location("published_PPM", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def published_step(module, X, Y, s):

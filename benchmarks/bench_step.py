@@ -16,7 +16,6 @@ beside ``published_baseline.py``, this project's step-for-step rewrite of it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
 from ppm_array._backends import numba_cpu  # noqa: E402
 from ppm_array._moments import KernelPoints  # noqa: E402
-from published_baseline import published_value_and_grad  # noqa: E402
+from published_baseline import load_published, published_value_and_grad  # noqa: E402
 from roofline import copy_time, evaluation_rate  # noqa: E402
 from timing import best_time, cold_time, machine  # noqa: E402
 
@@ -151,15 +150,6 @@ def large_clouds(repeat):
         print(f"| {np.dtype(dtype).name} | {1e3 * times[512]:.2f} | {1e3 * times[10**5]:.2f} | {1e3 * times[10**6]:.2f} "
               f"| {1e3 * floor:.2f} | {(times[10**6] - times[512]) / floor:.2f} |")
     print()
-
-
-def load_published(path):
-    if path is None:
-        return None
-    spec = importlib.util.spec_from_file_location("published_PPM", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main(argv=None):

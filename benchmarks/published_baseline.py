@@ -13,6 +13,8 @@ it, in the same run.
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 
 
@@ -54,3 +56,13 @@ def published_value_and_grad(X, Y, indices_x, indices_y, dims, weights, width, w
     value = published_ppm_reg(X, Y.detach(), indices_x, indices_y, dims, weights, width, weight_power)
     value.backward()
     return value.detach(), X.grad
+
+
+def load_published(path):
+    """The authors' PPM.py at ``path`` as a module (None for no path): what the benchmarks time beside ours."""
+    if path is None:
+        return None
+    spec = importlib.util.spec_from_file_location("published_PPM", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
