@@ -213,3 +213,20 @@ def test_paired_interval_is_the_t_interval():
 
     low, high = paired_interval(np.array([1.0, 2.0, 3.0]))  # mean 2, std 1, t(0.975, 2) = 4.3027
     assert (low, high) == pytest.approx((2 - 4.302653 / np.sqrt(3), 2 + 4.302653 / np.sqrt(3)))
+
+
+def test_pretraining_with_ppm_reg_leaves_torch_threads_as_it_found_them():
+    """Numba's kernels set the OpenMP thread count torch reads; a classifier after them must keep the caller's."""
+    torch = pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from ppm_array.experiments import semi_supervised as ssl
+
+    config = replace(ssl.SemiSupervisedConfig.quick(), gan_steps=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ssl.pretrain(config, ssl.load_digits_splits(config, 0).unlabelled, 0, with_ppm=True)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
