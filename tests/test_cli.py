@@ -27,6 +27,8 @@ def test_help_for_each_command_shows_defaults_and_no_markup():
                             ("--n-subsamples", "2000"), ("--ppm-weights", "(1.0, 6000.0)"), ("--cramer", "paired")):
         assert option in shape_help
         assert f"(default: {default})" in " ".join(shape_help.split())
+    semi_help = " ".join(run_cli("semi-supervised", "--help").stdout.split())
+    assert "--protocol {ours,published,both}" in semi_help and "(default: ours)" in semi_help
 
 
 def test_version():
@@ -46,6 +48,7 @@ def test_version():
     ("shape-match", "--ppm-weights", "1"),
     ("shape-match", "--metric", "bottleneck"),
     ("shape-match", "--n-points", "many"),
+    ("semi-supervised", "--protocol", "paper"),
     ("frobnicate",),
     (),
 ])
@@ -119,18 +122,56 @@ def test_bench_reports_mean_and_spread_of_repeats(tmp_path, capsys, monkeypatch)
     assert (tmp_path / "bench.png").exists()
 
 
-def test_semi_supervised_quick_writes_accuracies_of_three_arms(tmp_path, capsys):
-    assert main(["semi-supervised", "--quick", "--out", str(tmp_path)]) == 0
+def test_semi_supervised_quick_writes_accuracies_of_both_protocols(tmp_path, capsys):
+    assert main(["semi-supervised", "--quick", "--protocol", "both", "--out", str(tmp_path)]) == 0
     with open(tmp_path / "semi_supervised.csv") as stream:
         rows = list(csv.DictReader(stream))
-    assert sorted((row["seed"], row["arm"]) for row in rows) == sorted(
-        (seed, arm) for seed in ("0", "1") for arm in ("labels", "cramer", "cramer+ppm"))
-    for row in rows:  # ten classes: chance is 0.1; even the quick schedule learns from 200 labels
-        assert 0.3 < float(row["test_accuracy"]) <= 1 and 0.3 < float(row["validation_accuracy"]) <= 1
+    assert sorted((row["protocol"], row["seed"], row["arm"], row["run"]) for row in rows) == sorted(
+        [("ours", seed, arm, "0") for seed in ("0", "1") for arm in ("labels", "cramer", "cramer+ppm")]
+        + [("published", seed, arm, run) for seed in ("0", "1") for arm in ("cramer", "cramer+ppm") for run in "01"])
+    for row in rows:  # ten classes: chance is 0.1; even the quick schedules learn from 200 labels
+        assert 0.3 < float(row["test_accuracy"]) <= 1
+        if row["protocol"] == "ours":
+            assert 0.3 < float(row["validation_accuracy"]) <= 1
+        else:  # no validation; the test set scored after epochs 1, 21 and 41
+            assert row["validation_accuracy"] == "nan" and row["epoch"] in ("1", "21", "41")
     assert (tmp_path / "semi_supervised.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
-    assert "2 seed(s) [0, 1]" in out and "cramer+ppm - cramer:" in out
+    assert "2 seed(s) [0, 1]" in out and "protocol ours:" in out and "protocol published:" in out
+    assert out.count("cramer+ppm - cramer:") == 2 and "95% CI [" in out
     assert (tmp_path / "semi_supervised_summary.txt").read_text() in out
+
+
+@pytest.mark.parametrize("option, protocols", [((), ("ours",)), (("--protocol", "published"), ("published",)),
+                                               (("--protocol", "both"), ("ours", "published"))])
+def test_semi_supervised_protocol_option_chooses_what_each_seed_runs(option, protocols, tmp_path, capsys,
+                                                                      monkeypatch):
+    from ppm_array.experiments import semi_supervised
+    from ppm_array.experiments.semi_supervised import SeedResult
+
+    asked = []
+
+    def fake_run_seed(config, seed, progress, protocols):  # what each protocol returns, without training
+        asked.append(protocols)
+        results = []
+        for arm, accuracy in (("labels", 0.9), ("cramer", 0.8), ("cramer+ppm", 0.8 + seed / 100)):
+            if "ours" in protocols:
+                results.append(SeedResult(arm, seed, 0.5, accuracy, 10))
+            if "published" in protocols and arm != "labels":
+                results += [SeedResult(arm, seed, float("nan"), accuracy + run / 100, 21, "published", run)
+                            for run in range(2)]
+        return results
+
+    monkeypatch.setattr(semi_supervised, "run_seed", fake_run_seed)
+    assert main(["semi-supervised", *option, "--seeds", "3", "--out", str(tmp_path)]) == 0
+    assert asked == [protocols] * 3
+    out = capsys.readouterr().out
+    assert ("protocol ours:" in out) == ("ours" in protocols)
+    assert ("protocol published:" in out) == ("published" in protocols)
+    # cramer+ppm - cramer is 0, 0.01, 0.02 over the seeds: mean 0.01, std 0.01, t(0.975, 2) = 4.3027
+    assert out.count("cramer+ppm - cramer: 0.0100 +- 0.0100, 95% CI [-0.0148, +0.0348]") == len(protocols)
+    if "published" in protocols:  # each seed's published value is the mean of its runs
+        assert "cramer             0.8050 +- 0.0000" in out
 
 
 @pytest.mark.parametrize("command, module, distribution", [

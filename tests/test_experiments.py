@@ -140,3 +140,93 @@ def test_each_timed_row_trains_with_its_regularizer():
     for method in ("PPM-Reg", "W-PPM-Reg", "PD-Reg"):
         _, regularized = _time_steps(method, 32, 64, 3)
         assert np.all(np.isfinite(regularized)) and np.max(np.abs(regularized - plain)) > 1e-6, method
+
+
+def test_published_classifier_has_the_authors_layers():
+    """SSL/Model.py's f2cModel(512): 64 -> 512 (bias) -> 512 -> 512 (no biases) -> 10 (bias), leaky ReLU 0.1
+    after each of the first three layers, log-probabilities out."""
+    torch = pytest.importorskip("torch")
+    from ppm_array.experiments.semi_supervised import SemiSupervisedConfig, published_classifier
+
+    model = published_classifier(SemiSupervisedConfig())
+    linear = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
+    assert [tuple(layer.weight.shape) for layer in linear] == [(512, 64), (512, 512), (512, 512), (10, 512)]
+    assert [layer.bias is not None for layer in linear] == [True, False, False, True]
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == ["Linear", "LeakyReLU"] * 3 + ["Linear", "LogSoftmax"]
+    assert all(layer.negative_slope == 0.1 for layer in model if isinstance(layer, torch.nn.LeakyReLU))
+    with torch.no_grad():
+        log_probabilities = model(torch.randn(5, 64))
+    torch.testing.assert_close(log_probabilities.exp().sum(dim=1), torch.ones(5))
+
+
+def test_selection_scores_only_the_evaluated_epochs_and_keeps_the_first_best():
+    from ppm_array.experiments.semi_supervised import train_and_select
+
+    trained = []
+    accuracy = {1: 0.2, 21: 0.7, 41: 0.7, 61: 0.5}  # a 0.9 at epoch 30 is never evaluated, so never seen
+
+    def train_epoch():
+        trained.append(len(trained) + 1)
+
+    def score():
+        value = accuracy.get(trained[-1], 0.9)
+        return value, value
+
+    assert train_and_select(train_epoch, score, 70, range(1, 71, 20)) == (21, 0.7)
+    assert trained == list(range(1, 71))  # every epoch trained, whether evaluated or not
+
+
+def test_published_classifier_run_reports_the_best_test_accuracy_of_every_twentieth_epoch(monkeypatch):
+    """A tiny separable data set: batches of 8 from 20 labels (the partial batch dropped: 2 steps an epoch), the
+    test set scored after epochs 1, 21 and 41 of 45, and the run reports the best of those scores."""
+    torch = pytest.importorskip("torch")
+    from ppm_array.experiments import semi_supervised as ssl
+
+    rng = np.random.default_rng(0)
+    centres = 4 * rng.normal(size=(10, 64)).astype(np.float32)
+    labels = np.arange(40) % 10
+    images = centres[labels] + rng.normal(size=(40, 64)).astype(np.float32)
+    config = ssl.SemiSupervisedConfig(published_width=32, published_epochs=45, published_batch=8,
+                                      published_learning_rate=1e-2)
+    batch_sizes, scores = [], []
+    build, score = ssl.published_classifier, ssl._accuracy
+
+    def counted_classifier(config):
+        model = build(config)
+        model.register_forward_pre_hook(lambda module, inputs: batch_sizes.append(len(inputs[0])))
+        return model
+
+    monkeypatch.setattr(ssl, "published_classifier", counted_classifier)
+    monkeypatch.setattr(ssl, "_accuracy", lambda *args: scores.append(score(*args)) or scores[-1])
+    result = ssl.train_published_classifier(config, torch.nn.Identity(), (images[:20], labels[:20]),
+                                            (images[20:], labels[20:]), seed=0, arm="cramer", run=3)
+    assert batch_sizes.count(8) == 2 * 45 and batch_sizes.count(20) == len(scores) == 3
+    assert result.test_accuracy == max(scores) > 0.5 and result.epoch in (1, 21, 41)
+    assert scores[[1, 21, 41].index(result.epoch)] == max(scores)
+    assert (result.protocol, result.arm, result.run) == ("published", "cramer", 3)
+    assert np.isnan(result.validation_accuracy)
+
+
+def test_paired_interval_is_the_t_interval():
+    from ppm_array.experiments.semi_supervised_report import paired_interval
+
+    low, high = paired_interval(np.array([1.0, 2.0, 3.0]))  # mean 2, std 1, t(0.975, 2) = 4.3027
+    assert (low, high) == pytest.approx((2 - 4.302653 / np.sqrt(3), 2 + 4.302653 / np.sqrt(3)))
+
+
+def test_pretraining_with_ppm_reg_leaves_torch_threads_as_it_found_them():
+    """Numba's kernels set the OpenMP thread count torch reads; a classifier after them must keep the caller's."""
+    torch = pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from ppm_array.experiments import semi_supervised as ssl
+
+    config = replace(ssl.SemiSupervisedConfig.quick(), gan_steps=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ssl.pretrain(config, ssl.load_digits_splits(config, 0).unlabelled, 0, with_ppm=True)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -10,3 +10,4 @@ SHAPES = ("circle", "two-circles", "boxplus", "sphere")
 LOSSES = ("cramer", "mmd")
 CRAMER_ESTIMATORS = ("paired", "halves")
 METRICS = ("paper", "published", "w2-sum")
+SSL_PROTOCOLS = ("ours", "published")  # how the semi-supervised experiment judges a frozen discriminator
