@@ -199,6 +199,22 @@ def test_finufft_equals_the_explicit_sums(dimension):
         assert np.linalg.norm(got - want) <= 1e-11 * np.linalg.norm(want)
 
 
+@pytest.mark.parametrize("dimension", [1, 2])
+def test_finufft_type1_in_chunks_is_the_same_for_any_thread_count(monkeypatch, dimension):
+    """Chunks of 2,000 points: 7 chunks, summed in order, bitwise the same on 1, 2 and 3 threads, and the
+    explicit sums to FINUFFT's precision."""
+    pytest.importorskip("finufft")
+    monkeypatch.setattr(_nufft.Finufft, "CHUNK_POINTS", 2000)
+    rng = np.random.default_rng(9)
+    angles = tuple(rng.uniform(-np.pi, np.pi, 13_000) for _ in range(dimension))
+    strengths, modes = rng.normal(size=13_000), (24, 15)[:dimension]
+    grids = [_nufft.Finufft(1e-12, threads=threads).type1(angles, strengths, modes) for threads in (1, 2, 3)]
+    for grid in grids[1:]:
+        np.testing.assert_array_equal(grid, grids[0])
+    want = _nufft.Explicit(np).type1(angles, strengths, modes)
+    assert np.linalg.norm(grids[0] - want) <= 1e-11 * np.linalg.norm(want)
+
+
 def test_without_a_nufft_library_the_explicit_sums_are_used(monkeypatch):
     """The ``fft`` extra is optional: without FINUFFT the Numba backend sums over the grid itself."""
     rng = np.random.default_rng(9)
