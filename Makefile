@@ -1,4 +1,4 @@
-# make test: create .venv, install ppm_array with its test extra, run the suites.
+# make test: create .venv, install ppm_array with its test extra, check style (ruff) and types (mypy), run the suites.
 # make demo: the paper shape-matching experiment (ppm-array shape-match), written to results/.
 PYTHON ?= python3
 VENV := .venv
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check ppm_array
+	$(BIN)/ruff format --check ppm_array
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --ignore=tests/test_numba_cuda.py
 	# The CUDA simulator must be switched on before numba.cuda is first imported: own process.
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest tests/test_numba_cuda.py

@@ -30,9 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
-from ppm_array._backends import cuda_graphs, numba_cuda  # noqa: E402
-from ppm_array._moments import KernelPoints  # noqa: E402
-from ppm_array._namespace import array_namespace  # noqa: E402
+from ppm_array._backends import numba_cuda  # noqa: E402
+from ppm_array._regularizer import cuda_graphs  # noqa: E402
+from ppm_array._backends.contract import KernelPoints  # noqa: E402
+from ppm_array._boundary.namespace import array_namespace  # noqa: E402
 from published_baseline import load_published  # noqa: E402
 from sync_probe import waits_for_device  # noqa: E402
 

@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
 from bench_step import BANDWIDTH, DIMS, WEIGHTS, clouds  # noqa: E402
-from ppm_array._core import FOURIER_CROSSOVER  # noqa: E402
+from ppm_array._mmd.method import FOURIER_CROSSOVER  # noqa: E402
 from timing import best_time  # noqa: E402
 
 METHODS = ("direct", "fft", "auto")

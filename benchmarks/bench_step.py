@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ppm_array as pa  # noqa: E402
 from ppm_array._backends import numba_cpu  # noqa: E402
-from ppm_array._moments import KernelPoints  # noqa: E402
+from ppm_array._backends.contract import KernelPoints  # noqa: E402
 from published_baseline import load_published, published_value_and_grad  # noqa: E402
 from roofline import copy_time, evaluation_rate  # noqa: E402
 from timing import best_time, cold_time, machine  # noqa: E402

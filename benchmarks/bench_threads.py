@@ -27,7 +27,7 @@ import numpy as np, numba
 import ppm_array as pa
 from ppm_array._backends import numba_cpu
 if os.environ.get("BENCH_EVERY_THREAD"):
-    numba_cpu.thread_limit = lambda: None  # the free-core check off: every thread, whatever the load
+    numba_cpu.threads.thread_limit = lambda: None  # the free-core check off: every thread, whatever the load
 sys.path.insert(0, {here!r})
 from bench_step import clouds
 def median(f, n):
@@ -53,7 +53,7 @@ import json
 import numpy as np, numba
 import ppm_array as pa
 from ppm_array._backends import numba_cpu
-numba_cpu.thread_limit = lambda: None  # every thread, even beyond this machine's cores
+numba_cpu.threads.thread_limit = lambda: None  # every thread, even beyond this machine's cores
 def kib(field):
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))
 rng = np.random.default_rng(0)

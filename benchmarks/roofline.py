@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from ppm_array._backends._fastmath import exp_neg
-from ppm_array._backends.numba_cpu import _VECTORISE
+from ppm_array._backends.numba_cpu.moment_kernels import _VECTORISE
 from timing import best_time, cold_time
 
 __all__ = ["copy_time", "evaluation_rate"]

@@ -6,10 +6,15 @@ submodules ``ppm_array.torch`` and ``ppm_array.jax``; the paper's experiments ar
 run by the ``ppm-array`` command (``ppm_array.cli``).
 """
 
-from ._mmd import mmd, mmd_value_and_grad
-from ._persistence import PersistenceSample, exact_principal_persistence, persistence_vjp, principal_persistence
-from ._regularizer import PPMRegTerms, ppm_reg, ppm_reg_value_and_grad
-from ._subsampling import subsample_indices
+from ._mmd.api import mmd, mmd_value_and_grad
+from ._persistence.api import (
+    PersistenceSample,
+    exact_principal_persistence,
+    persistence_vjp,
+    principal_persistence,
+    subsample_indices,
+)
+from ._regularizer.api import PPMRegTerms, ppm_reg, ppm_reg_value_and_grad
 
 __version__ = "0.1.0"
 

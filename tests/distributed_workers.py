@@ -181,8 +181,8 @@ def collective_tensors(rank: int, world_size: int, port: int, out: str) -> None:
     ``device=`` lands on "meta", and a NumPy array handed to the pool would reach NCCL as a CPU tensor.
     """
     torch, dist = _init(rank, world_size, port)
-    import ppm_array.torch as pat
-    from ppm_array._torch_pool import TorchPool
+    import ppm_array._adapters.torch as pat
+    from ppm_array._adapters.torch_pool import TorchPool
 
     records, core = [], ["numpy"]
 

@@ -36,8 +36,9 @@ value = pa.mmd(P, Q, bandwidth=1.0, backend="numba")
 print(json.dumps({
     "birth": float(sample.birth[0]),
     "mmd": float(value),
-    "hits": numba_cpu.persistence_kernel.stats.cache_hits[next(iter(numba_cpu.persistence_kernel.overloads))]
-    + numba_cpu.within_chunks_kernel.stats.cache_hits[next(iter(numba_cpu.within_chunks_kernel.overloads))],
+    "hits": sum(kernel.stats.cache_hits[next(iter(kernel.overloads))]
+                for kernel in (numba_cpu.persistence_kernels.persistence_kernel,
+                               numba_cpu.moment_kernels.within_chunks_kernel)),
 }))
 """
 

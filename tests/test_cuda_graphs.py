@@ -12,12 +12,14 @@ on a real GPU, and that the host does not wait.
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 
 import ppm_array as pa
-from ppm_array import _regularizer
-from ppm_array._backends import cuda_graphs
+from ppm_array._boundary import namespace as _namespace
+from ppm_array._regularizer import cuda_graphs
+from ppm_array._regularizer import evaluate as evaluate_module
 from builders import blob_and_circle
 
 OPTIONS = dict(bandwidth=0.3, dims=(0, 1), weights=(1.0, 50.0), n_subsamples=(64, 96), method="direct")
@@ -96,8 +98,8 @@ def eager(X, Y, **options):
 @pytest.mark.parametrize("check_finite", [False, True])
 def test_a_replayed_call_queues_five_operations_and_reads_once_to_check(device, monkeypatch, check_finite):
     reads = []
-    to_numpy = _regularizer.to_numpy
-    monkeypatch.setattr(_regularizer, "to_numpy", lambda a: reads.append(a) or to_numpy(a))
+    to_numpy = _namespace.to_numpy
+    monkeypatch.setattr(evaluate_module, "to_numpy", lambda a: reads.append(a) or to_numpy(a))
     X, Y = blob_and_circle(40, 30, seed=0, noise=0.05)
     options = dict(OPTIONS, check_finite=check_finite, rng=0)
     for _ in range(3):
@@ -152,17 +154,17 @@ def test_a_refusal_on_the_graph_path_names_the_argument(device):
 
 def test_the_graph_path_is_only_for_the_direct_sums_on_cupy():
     from ppm_array._backends import numba_cpu
-    from ppm_array._options import RegularizerOptions
-    from ppm_array._core import draw_regularizer
+    from ppm_array._boundary.options import RegularizerOptions
+    from ppm_array._regularizer.draws import draw_regularizer
 
     options = RegularizerOptions.check(**OPTIONS)
     draws = draw_regularizer(np.random.default_rng(0), 40, 30, options)
     assert not cuda_graphs.applies(numba_cpu, options, draws, np)
     fake_cuda = type("numba_cuda", (), {"__name__": "ppm_array._backends.numba_cuda"})
     assert cuda_graphs.applies(fake_cuda, options, draws, np)
-    assert not cuda_graphs.applies(fake_cuda, options._replace(mmd=options.mmd._replace(bandwidth="median")),
+    assert not cuda_graphs.applies(fake_cuda, dataclasses.replace(options, bandwidth="median"),
                                    draws, np)
-    assert not cuda_graphs.applies(fake_cuda, options._replace(mmd=options.mmd._replace(method="fft")), draws, np)
+    assert not cuda_graphs.applies(fake_cuda, dataclasses.replace(options, method="fft"), draws, np)
 
 
 def test_a_call_that_cannot_be_captured_runs_eagerly_with_one_warning(device, monkeypatch):

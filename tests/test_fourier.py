@@ -21,10 +21,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ppm_array as pa
-from ppm_array import _core, _fourier
+from ppm_array._mmd import fourier as _fourier
+from ppm_array._mmd.method import FOURIER_CROSSOVER
 from ppm_array._backends import _nufft
-from ppm_array._fourier import MAX_MODES, decay_radius, design_grid, has_float64
-from ppm_array._namespace import to_numpy
+from ppm_array._boundary import namespace as _namespace
+from ppm_array._boundary.namespace import has_float64
+from ppm_array._mmd.fourier import MAX_MODES, decay_radius, design_grid
+from ppm_array._boundary.namespace import to_numpy
 
 TOLS = (1e-3, 1e-6, 1e-10)
 
@@ -336,7 +339,7 @@ def test_a_finufft_that_does_not_load_falls_back_with_one_warning(monkeypatch, t
     """The same on the CPU, end to end: ``"auto"`` gives the direct sums exactly, ``"fft"`` the explicit
     sums (within tol of them), and only the first call warns."""
     rng = np.random.default_rng(11)
-    half = _core.FOURIER_CROSSOVER // 2 + 1  # "auto" would take the Fourier method with a NUFFT library
+    half = FOURIER_CROSSOVER // 2 + 1  # "auto" would take the Fourier method with a NUFFT library
     P, Q = (hand_sample(*draw_points(rng, half, "uniform", 5.0, True, 0.0)) for _ in range(2))
     direct = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="direct")
     install_fake(monkeypatch, tmp_path, "finufft", 'raise OSError("libgomp.so.1: cannot open shared object file")')
@@ -377,7 +380,7 @@ def test_auto_picks_by_size_and_falls_back_to_direct():
     few = [hand_sample(*draw_points(rng, n, "uniform", 20.0, True, 0.0)) for n in (100, 100)]
     auto, direct, _ = auto_and_methods(*few, bandwidth=1.0)
     assert same(auto, direct)
-    half = _core.FOURIER_CROSSOVER // 2 + 1
+    half = FOURIER_CROSSOVER // 2 + 1
     many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
     auto, _, fourier = auto_and_methods(*many, bandwidth=1.0)
     assert same(auto, fourier)
@@ -442,10 +445,10 @@ def test_without_float64_on_the_device_fft_is_refused_and_auto_takes_the_direct_
     """The Fourier method computes in float64 and complex128: on a device without them (torch's MPS) it casts
     nothing; ``"fft"`` is refused and ``"auto"`` falls back to the direct sums."""
     rng = np.random.default_rng(12)
-    half = _core.FOURIER_CROSSOVER // 2 + 1
+    half = FOURIER_CROSSOVER // 2 + 1
     many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
     assert not same(*(pa.mmd_value_and_grad(*many, bandwidth=1.0, method=m) for m in ("auto", "direct")))
-    monkeypatch.setattr(_fourier, "has_float64", lambda xp, device: False)
+    monkeypatch.setattr(_namespace, "has_float64", lambda xp, device: False)
     with pytest.raises(ValueError, match=r"method='fft' computes in float64, which the device cpu does not support"):
         pa.mmd_value_and_grad(*many, bandwidth=1.0, method="fft")
     assert same(*(pa.mmd_value_and_grad(*many, bandwidth=1.0, method=m) for m in ("auto", "direct")))

@@ -113,7 +113,7 @@ def test_work_runs_on_cupys_current_stream():
 
 def test_torch_cuda_tensors_reach_the_kernels_without_a_copy():
     torch = pytest.importorskip("torch")
-    import ppm_array.torch as pat
+    import ppm_array._adapters.torch as pat
 
     X, Y = blob_and_circle(200, 150, seed=4, noise=0.05)
     tensor = torch.tensor(X, device="cuda")

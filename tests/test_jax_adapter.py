@@ -62,19 +62,22 @@ def test_refuses_rng_and_needs_bandwidth():
 
 def test_value_without_grad_runs_the_value_only_callback(monkeypatch):
     calls = []
-    core = paj.evaluate
+    from ppm_array._adapters import jax as implementation
+    from ppm_array._boundary.options import RegularizerOptions
+
+    core = implementation.evaluate
 
     def recording(*args, with_grad, **kwargs):
         calls.append(with_grad)
         return core(*args, with_grad=with_grad, **kwargs)
 
-    monkeypatch.setattr(paj, "evaluate", recording)
+    monkeypatch.setattr(implementation, "evaluate", recording)
     X, Y = (jnp.asarray(a) for a in clouds())
     value = paj.ppm_reg(X, Y, jax.random.key(0), **HOST)
     assert calls == [False]
     grad = jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **HOST)
     assert calls == [False, True]
-    expected = core(np.asarray(X), np.asarray(Y), paj.RegularizerOptions.check(**HOST),
+    expected = core(np.asarray(X), np.asarray(Y), RegularizerOptions.check(**HOST),
                     np.random.default_rng(np.asarray(jax.random.key_data(jax.random.key(0)), dtype=np.uint32).ravel()),
                     with_grad=True)
     assert float(value) == pytest.approx(float(expected[0]), rel=1e-12)

@@ -13,12 +13,14 @@ import jax.numpy as jnp  # noqa: E402
 
 import ppm_array as pa  # noqa: E402
 import ppm_array.jax as paj  # noqa: E402
-from ppm_array import _core, _jax_native  # noqa: E402
+from ppm_array._adapters import jax_native as _jax_native  # noqa: E402
+from ppm_array._regularizer.assembly import regularizer  # noqa: E402
+from ppm_array._regularizer.draws import DeviceDraw  # noqa: E402
 from ppm_array._backends import array_api, jax_native  # noqa: E402
-from ppm_array._moments import KernelPoints  # noqa: E402
-from ppm_array._namespace import array_namespace  # noqa: E402
-from ppm_array._options import RegularizerOptions  # noqa: E402
-from ppm_array._validation import Points  # noqa: E402
+from ppm_array._backends.contract import KernelPoints  # noqa: E402
+from ppm_array._boundary.namespace import array_namespace  # noqa: E402
+from ppm_array._boundary.options import RegularizerOptions  # noqa: E402
+from ppm_array._boundary.validation import Points  # noqa: E402
 from builders import blob_and_circle  # noqa: E402
 
 OPTIONS = dict(bandwidth=0.3, dims=(0, 1), weights=(1.0, 20.0), n_subsamples=300)
@@ -42,9 +44,9 @@ def core_on(X, Y, indices, options):
     X, Y = np.asarray(X), np.asarray(Y)
     xp = array_namespace(X)
     cloud_x, cloud_y = (Points(A, xp, None, A.dtype) for A in (X, Y))
-    draws = tuple((_core.DeviceDraw(np.asarray(ix), None, 1 / s), _core.DeviceDraw(np.asarray(iy), None, 1 / s))
+    draws = tuple((DeviceDraw(np.asarray(ix), None, 1 / s), DeviceDraw(np.asarray(iy), None, 1 / s))
                   for (ix, iy), s in zip(indices, options.n_subsamples))
-    return _core.regularizer(array_api, cloud_x, cloud_y, options, draws, with_grad=True)
+    return regularizer(array_api, cloud_x, cloud_y, options, draws, with_grad=True)
 
 
 @pytest.mark.parametrize("changes", [

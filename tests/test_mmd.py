@@ -116,7 +116,7 @@ def test_median_bandwidth_is_the_median_pairwise_distance_of_the_pooled_features
     """The rule against scipy's pdist on the same points: the first 128 with a feature of each sample."""
     from scipy.spatial.distance import pdist
 
-    from ppm_array._core import MEDIAN_POINTS
+    from ppm_array._mmd.bandwidth import MEDIAN_POINTS
 
     rng = np.random.default_rng(4)
 
@@ -184,7 +184,7 @@ def test_largest_weight_power_matches_slow_loop(backend, weight_power):
 def test_power_of_the_scale_in_closed_form(dtype, exponent):
     """``x * base**exponent`` for every power of two ``base`` of the dtype and ``x`` from its smallest to its
     largest numbers: exact where the result is (no intermediate overflows or underflows), 0 or inf beyond."""
-    from ppm_array._core import _times_power
+    from ppm_array._mmd.rescaling import times_power as _times_power
 
     info = np.finfo(dtype)
     x = np.array([float(info.smallest_normal * info.eps), 1e-30, 1.0, 3.0, float(info.max)], dtype=dtype)

@@ -13,7 +13,7 @@ import ppm_array as pa
 from builders import blob_and_circle
 from numba import njit
 from ppm_array._backends import _fastmath, array_api, numba_cpu
-from ppm_array._moments import KernelPoints
+from ppm_array._backends.contract import KernelPoints
 
 
 @st.composite
@@ -47,6 +47,29 @@ def test_persistence_and_vjp_equal_reference(case):
     grad_ref = pa.persistence_vjp(X, ref, *upstream, backend="array_api")
     grad_fast = pa.persistence_vjp(X, ref, *upstream, backend="numba")
     np.testing.assert_allclose(grad_fast, grad_ref, rtol=1e-12, atol=1e-12 * max(np.abs(grad_ref).max(), 1e-300))
+
+
+@pytest.mark.parametrize("dtype, exponents", [(np.float32, (-40, 36)), (np.float64, (-300, 300))])
+def test_every_backend_measures_distances_alike(dtype, exponents):
+    """One distance contract, one algorithm (docs/math.md, "Distances"): the reference and the compiled kernels
+    give the same persistence, bit for bit, from the smallest to the largest coordinates of each dtype (``d < 8``,
+    where both sum the squares in the same order)."""
+    rng = np.random.default_rng(5)
+    features = [0, 0, 0]
+    for exponent in np.linspace(*exponents, 13):
+        for q, d in ((0, 1), (0, 7), (1, 2), (1, 5), (2, 3)):
+            X = rng.normal(size=(12, d))
+            indices = rng.integers(0, 12, size=(200, 2 * q + 2))
+            if q == 2:  # features of q = 2 need an octahedron: its six vertices, jittered, in every order
+                X[:6] = np.concatenate([np.eye(3), -np.eye(3)]) + 0.05 * rng.normal(size=(6, 3))
+                indices = rng.permuted(np.tile(np.arange(6), (200, 1)), axis=1)
+            X = (X * 10.0**exponent).astype(dtype)
+            ref = pa.principal_persistence(X, q, indices=indices, backend="array_api")
+            fast = pa.principal_persistence(X, q, indices=indices, backend="numba")
+            np.testing.assert_array_equal(fast.birth, ref.birth)
+            np.testing.assert_array_equal(fast.lifetime, ref.lifetime)
+            features[q] += int((ref.lifetime > 0).sum())
+    assert min(features) > 0, features  # every dimension compared some features
 
 
 @given(case=cloud_and_indices(), threads=st.sampled_from([1, 2]))
@@ -131,12 +154,12 @@ def test_moment_memory_does_not_grow_with_the_thread_count(tmp_path):
 import resource, sys
 import numpy as np, numba
 from ppm_array._backends import numba_cpu
-from ppm_array._moments import KernelPoints
-numba_cpu.thread_limit = lambda: None  # every thread, even beyond this machine's cores
+from ppm_array._backends.contract import KernelPoints
+numba_cpu.threads.thread_limit = lambda: None  # every thread, even beyond this machine's cores
 s = 2**16
 rng = np.random.default_rng(0)
 A = KernelPoints(np.zeros(s, np.float32), rng.uniform(0.1, 1, s).astype(np.float32), np.full(s, 1 / s, np.float32))
-numba_cpu.within_rounds_kernel(*(a[:64] for a in A), np.float32(1), 64, False, np.zeros((3, 64)))  # compile first
+numba_cpu.moment_kernels.within_rounds_kernel(*(a[:64] for a in A), np.float32(1), 64, False, np.zeros((3, 64)))  # compile first
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 numba_cpu.pair_moments(A, A, same_set=True, inv_two_h2=np.float32(1), xp=np)
 print(numba.get_num_threads(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
@@ -188,7 +211,7 @@ def test_float32_gradients_within_1e3_of_float64():
 def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, tolerance):
     """``exp_neg`` inlined into a loop compiled with the kernels' fastmath flags, as the moment kernels use it."""
 
-    @njit(fastmath=numba_cpu._VECTORISE)
+    @njit(fastmath=numba_cpu.moment_kernels._VECTORISE)
     def evaluate(x, out):
         for i in range(x.shape[0]):
             out[i] = _fastmath.exp_neg(x[i])
@@ -210,8 +233,8 @@ def test_every_memory_layout_uses_the_same_compiled_kernels():
     X, Y = blob_and_circle(40, 30, seed=2)
     options = dict(bandwidth=0.3, n_subsamples=200, rng=0, backend="numba")
     pa.ppm_reg_value_and_grad(X, Y, **options)
-    kernels = [numba_cpu.finite_kernel, numba_cpu.persistence_kernel, numba_cpu.within_chunks_kernel,
-               numba_cpu.scatter_private_kernel]
+    kernels = [numba_cpu.finite_check.finite_kernel, numba_cpu.persistence_kernels.persistence_kernel,
+               numba_cpu.moment_kernels.within_chunks_kernel, numba_cpu.scatter_kernels.scatter_private_kernel]
     compiled = [len(kernel.signatures) for kernel in kernels]
     read_only = X.copy()
     read_only.flags.writeable = False
@@ -245,7 +268,7 @@ def test_cgroup_v2_quota_limits_the_threads(threads_unset, tmp_path, monkeypatch
     assert _cores.cgroup_cores() == cores
     assert _cores.thread_limit() == (7 if cores is None else cores)
     if cores == 1:
-        assert numba_cpu._threads_for(float("inf")) == 1
+        assert numba_cpu.threads.threads_for(float("inf")) == 1
 
 
 @pytest.mark.parametrize("quota, cores", [("200000", 2), ("250000", 3), ("-1", None)])
@@ -273,7 +296,7 @@ def test_thread_count_from_the_environment(threads_unset, tmp_path, monkeypatch)
     assert _cores.thread_limit() == 3
     monkeypatch.setenv("PPM_ARRAY_NUM_THREADS", " 1 ")
     assert _cores.thread_limit() == 1
-    assert numba_cpu._threads_for(float("inf")) == 1
+    assert numba_cpu.threads.threads_for(float("inf")) == 1
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two", "1.5", ""])

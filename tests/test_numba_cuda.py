@@ -20,11 +20,13 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and not cuda.is_available():
     pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 or a CUDA GPU", allow_module_level=True)
 
 import ppm_array as pa  # noqa: E402
-from ppm_array._namespace import array_namespace, to_numpy  # noqa: E402
+from ppm_array._boundary.namespace import array_namespace, to_numpy  # noqa: E402
 from builders import hand_sample  # noqa: E402
-from ppm_array import _core, _options, _persistence  # noqa: E402
+from ppm_array._boundary import options as _options  # noqa: E402
+from ppm_array._mmd import mmd as _mmd  # noqa: E402
+from ppm_array._persistence import api as _persistence  # noqa: E402
 from ppm_array._backends import array_api, numba_cuda  # noqa: E402
-from ppm_array._moments import KernelPoints  # noqa: E402
+from ppm_array._backends.contract import KernelPoints  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -80,7 +82,7 @@ def kernel_mmd(backend, P, Q, estimator, xp, threads_per_block=None):
         backend = type("Backend", (), {"pair_moments": staticmethod(
             lambda *a, **k: pair_moments(*a, threads_per_block=threads_per_block, **k))})
     options = _options.MMDOptions.check(bandwidth=0.3, estimator=estimator, method="direct")
-    return _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)[:2]
+    return _mmd.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)[:2]
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])

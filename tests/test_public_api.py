@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import subprocess
 import sys
 
 import ppm_array as pa
-from ppm_array._options import RegularizerOptions
+from ppm_array._boundary.options import RegularizerOptions
 
 PUBLIC = {
     "PPMRegTerms", "PersistenceSample", "exact_principal_persistence", "mmd", "mmd_value_and_grad", "persistence_vjp",
@@ -42,7 +43,7 @@ def test_import_does_not_import_compiled_or_framework_modules():
 
 def test_public_signatures_follow_the_one_option_schema():
     """``ppm_reg`` and ``ppm_reg_value_and_grad`` list exactly the schema's options, with its defaults (and ``rng``)."""
-    schema = inspect.signature(RegularizerOptions.check).parameters
+    schema = {f.name: f for f in dataclasses.fields(RegularizerOptions)}
     for function in (pa.ppm_reg, pa.ppm_reg_value_and_grad):
         parameters = dict(inspect.signature(function).parameters)
         assert list(parameters)[:2] == ["X", "Y"]
@@ -52,7 +53,8 @@ def test_public_signatures_follow_the_one_option_schema():
         assert set(options) == set(schema)
         for name, parameter in options.items():
             assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
-            assert parameter.default == schema[name].default, name
+            default = schema[name].default
+            assert parameter.default == (inspect.Parameter.empty if default is dataclasses.MISSING else default), name
 
 
 def test_api_documentation_covers_every_public_name():
@@ -61,3 +63,13 @@ def test_api_documentation_covers_every_public_name():
     text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     for name in pa.__all__:
         assert f"`{name}" in text or f"{name}(" in text, name
+
+
+def test_the_options_table_in_the_docs_is_the_one_the_options_write():
+    """``docs/api.md`` shows the options table that the option fields give (names, defaults, meanings)."""
+    from pathlib import Path
+
+    from ppm_array._boundary.options import markdown_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    assert markdown_table() in text

@@ -42,7 +42,7 @@ def test_gradcheck_float64():
 
 def test_no_gradient_work_without_autograd(monkeypatch):
     """Under no_grad, or for inputs that do not require grad, only the value is computed."""
-    import ppm_array.torch as module
+    import ppm_array._adapters.torch as module
 
     core = module.evaluate
 
@@ -243,7 +243,7 @@ def test_terms_are_returned_without_gradient():
 def test_tensors_on_cuda_compute_with_cupy_only_when_it_can(monkeypatch):
     """CUDA tensors go to CuPy when it is installed and the backend may use it; otherwise the Array-API
     backend computes on the tensors themselves (never a ModuleNotFoundError)."""
-    from ppm_array import torch as adapter
+    from ppm_array._adapters import torch as adapter
 
     monkeypatch.setattr(adapter, "_cupy_available", lambda: False)
     assert adapter._core_library("cuda", "auto") == "torch"

@@ -24,6 +24,7 @@ import functools
 import math
 import os
 import time
+from typing import Any
 
 __all__ = ["ENVIRONMENT", "cgroup_cores", "free_cores", "requested_threads", "thread_limit"]
 
@@ -33,7 +34,7 @@ ENVIRONMENT = "PPM_ARRAY_NUM_THREADS"
 CGROUP_V2_MAX = "/sys/fs/cgroup/cpu.max"
 CGROUP_V1_DIRECTORIES = ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct")
 
-_last = {"when": -float("inf"), "limit": None}
+_last: dict[str, Any] = {"when": -float("inf"), "limit": None}
 
 
 @functools.cache
@@ -43,8 +44,9 @@ def _positive_integer(name: str, text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(f"the environment variable {name} must be a positive integer (a number of threads); "
-                         f"got {text!r}")
+        raise ValueError(
+            f"the environment variable {name} must be a positive integer (a number of threads); got {text!r}"
+        )
     return value
 
 
@@ -75,9 +77,9 @@ def cgroup_cores() -> int | None:
             return None
         return _cores_of(quota, period)
     for directory in CGROUP_V1_DIRECTORIES:
-        quota, period = _read(f"{directory}/cpu.cfs_quota_us"), _read(f"{directory}/cpu.cfs_period_us")
-        if quota is not None and period is not None:
-            return _cores_of(quota, period)  # a quota of -1: none
+        quota_text, period_text = _read(f"{directory}/cpu.cfs_quota_us"), _read(f"{directory}/cpu.cfs_period_us")
+        if quota_text is not None and period_text is not None:
+            return _cores_of(quota_text, period_text)  # a quota of -1: none
     return None
 
 

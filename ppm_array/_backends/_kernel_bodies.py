@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-__all__ = ["build"]
+import numba
+
+__all__ = ["SAFE_HIGH", "SAFE_LOW", "build"]
 
 # Sums of squares in this range are computed without scaling (see ``distance``). Coordinates are read as
 # float64 whatever the input dtype: float32 differences (1.4e-45 to 6.8e38) square to 2e-90 to 4.6e77 times
 # d, always inside, so only float64 data can leave it.
-_SAFE_LOW, _SAFE_HIGH = 1e-290, 1e290
+SAFE_LOW, SAFE_HIGH = 1e-290, 1e290
 
 
 def build(jit) -> SimpleNamespace:
@@ -23,8 +25,10 @@ def build(jit) -> SimpleNamespace:
 
     @jit
     def difference(X, a, b, k):
-        """``X[a, k] - X[b, k]`` in float64, whatever the dtype of ``X``."""
-        return float(X[a, k]) - float(X[b, k])
+        """``X[a, k] - X[b, k]`` in float64, whatever the dtype of ``X``. (Not ``float()``, which Numba types as
+        float32 for a float32 argument: the squares of float32 differences below about 1e-19 then lost their
+        precision as subnormals, and above about 1e19 overflowed.)"""
+        return float(numba.float64(X[a, k])) - float(numba.float64(X[b, k]))
 
     @jit
     def difference_scale(X, a, b):
@@ -60,7 +64,7 @@ def build(jit) -> SimpleNamespace:
         float32 and float64 coordinates.
         """
         total = squared_norm(X, a, b)
-        if _SAFE_LOW < total < _SAFE_HIGH:
+        if SAFE_LOW < total < SAFE_HIGH:
             return math.sqrt(total)
         scale = difference_scale(X, a, b)
         if scale == 0.0:
@@ -73,7 +77,7 @@ def build(jit) -> SimpleNamespace:
         the points coincide rather than because every square underflowed (float64 differences below 1e-162)."""
         if total == 0.0:  # repeated points: rare, so this one data-dependent branch is well predicted
             return difference_scale(X, a, b) == 0.0
-        return (_SAFE_LOW < total) & (total < _SAFE_HIGH)
+        return (SAFE_LOW < total) & (total < SAFE_HIGH)
 
     # No other branch below depends on the data: values by min/max and indices by arithmetic on 0/1 flags. On
     # random data a branch per comparison is mispredicted about half the time, and on a GPU it diverges the
@@ -94,8 +98,14 @@ def build(jit) -> SimpleNamespace:
         """The critical edges ``(t_b, i_b, j_b, t_d, i_d, j_d)`` after entry ``i`` with its top two edges:
         birth at the largest second-longest edge, death at the smallest longest edge, ties to the lower ``i``."""
         later, earlier = int(f2 > t_birth), int(f1 < t_death)
-        return (max(t_birth, f2), later * i + (1 - later) * i_birth, later * j2 + (1 - later) * j_birth,
-                min(t_death, f1), earlier * i + (1 - earlier) * i_death, earlier * j1 + (1 - earlier) * j_death)
+        return (
+            max(t_birth, f2),
+            later * i + (1 - later) * i_birth,
+            later * j2 + (1 - later) * j_birth,
+            min(t_death, f1),
+            earlier * i + (1 - earlier) * i_death,
+            earlier * j1 + (1 - earlier) * j_death,
+        )
 
     @jit
     def critical_edges(X, indices, k, squared):
@@ -123,7 +133,8 @@ def build(jit) -> SimpleNamespace:
                     length = distance(X, indices[k, i], indices[k, j])
                 f1, j1, f2, j2 = insert_edge(f1, j1, f2, j2, length, j)
             t_birth, i_birth, j_birth, t_death, i_death, j_death = fold_entry(
-                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2)
+                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2
+            )
         return t_birth, i_birth, j_birth, t_death, i_death, j_death, safe
 
     @jit
@@ -140,8 +151,14 @@ def build(jit) -> SimpleNamespace:
         a, b, c, d = indices[k, 0], indices[k, 1], indices[k, 2], indices[k, 3]
         ab, ac, ad = squared_norm(X, a, b), squared_norm(X, a, c), squared_norm(X, a, d)
         bc, bd, cd = squared_norm(X, b, c), squared_norm(X, b, d), squared_norm(X, c, d)
-        safe = (square_is_exact(X, a, b, ab) & square_is_exact(X, a, c, ac) & square_is_exact(X, a, d, ad)
-                & square_is_exact(X, b, c, bc) & square_is_exact(X, b, d, bd) & square_is_exact(X, c, d, cd))
+        safe = (
+            square_is_exact(X, a, b, ab)
+            & square_is_exact(X, a, c, ac)
+            & square_is_exact(X, a, d, ad)
+            & square_is_exact(X, b, c, bc)
+            & square_is_exact(X, b, d, bd)
+            & square_is_exact(X, c, d, cd)
+        )
         t_birth, i_birth, j_birth, t_death, i_death, j_death = -1.0, 0, 0, math.inf, 0, 0
         for i in range(4):  # unrolled: each entry's three edges, in order of j
             if i == 0:
@@ -153,7 +170,8 @@ def build(jit) -> SimpleNamespace:
             else:
                 f1, j1, f2, j2 = top_two_of_three(ad, 0, bd, 1, cd, 2)
             t_birth, i_birth, j_birth, t_death, i_death, j_death = fold_entry(
-                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2)
+                t_birth, i_birth, j_birth, t_death, i_death, j_death, i, f1, j1, f2, j2
+            )
         return t_birth, i_birth, j_birth, t_death, i_death, j_death, safe
 
     @jit

@@ -1,4 +1,4 @@
-"""Non-uniform FFTs for the Fourier method (:mod:`ppm_array._fourier`), one class per library.
+"""Non-uniform FFTs for the Fourier method (:mod:`ppm_array._mmd.fourier`), one class per library.
 
 Each has ``type1(angles, strengths, modes)``: ``f_k = sum_j c_j exp(+i k . x_j)`` for the
 integer modes ``k = -M/2 .. M/2 - 1`` of every axis (an array of shape ``modes``), and
@@ -23,7 +23,7 @@ import operator
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from .._namespace import device as device_of
+from .._boundary.namespace import device as device_of
 from ._openmp import short_spin
 
 __all__ = ["Cufinufft", "Explicit", "Finufft", "available"]
@@ -70,10 +70,13 @@ def available(module: str) -> bool:
             importlib.import_module(module)
     except (ImportError, OSError, AttributeError, RuntimeError) as error:  # what loading a shared library raises
         name, arrays = _LIBRARIES[module]
-        warnings.warn(f"{name} (the {module} package) is installed but does not load, so the Fourier method "
-                      f"on {arrays} arrays runs without it: method='auto' takes the direct sums and "
-                      f"method='fft' the explicit sums over the grid. {type(error).__name__}: {error}",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{name} (the {module} package) is installed but does not load, so the Fourier method "
+            f"on {arrays} arrays runs without it: method='auto' takes the direct sums and "
+            f"method='fft' the explicit sums over the grid. {type(error).__name__}: {error}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return False
     return True
 
@@ -153,8 +156,9 @@ class Cufinufft:
     def _options(self) -> dict:
         import cupy
 
-        return dict(eps=self._eps, isign=1, gpu_device_id=cupy.cuda.Device().id,
-                    gpu_stream=cupy.cuda.get_current_stream().ptr)
+        return dict(
+            eps=self._eps, isign=1, gpu_device_id=cupy.cuda.Device().id, gpu_stream=cupy.cuda.get_current_stream().ptr
+        )
 
     def type1(self, angles, strengths, modes):
         c, options = strengths.astype(complex), self._options()

@@ -1,10 +1,10 @@
-"""JAX-native kernels: the parts of the backend contract that :func:`ppm_array._core.regularizer` calls,
+"""JAX-native kernels: the parts of the backend contract that :func:`ppm_array._regularizer.assembly.regularizer` calls,
 written in ``jax.numpy`` and ``jax.lax`` so that XLA compiles, fuses and places them (CPU, GPU or TPU).
 
-Used by :mod:`ppm_array._jax_native` (the default path of :mod:`ppm_array.jax`), never selected by
+Used by :mod:`ppm_array._adapters.jax_native` (the default path of :mod:`ppm_array.jax`), never selected by
 :func:`~ppm_array._backends.select_backend`. Every shape is fixed by the input shapes, so the
 kernels trace under ``jit`` and batch under ``vmap``; nothing is differentiated through them
-(:mod:`ppm_array._jax_native` wires the explicit gradients with ``jax.custom_vjp``).
+(:mod:`ppm_array._adapters.jax_native` wires the explicit gradients with ``jax.custom_vjp``).
 
 - ``persistence`` is the Array-API reference (:mod:`.array_api`): gathers, a ``(s, m, m)``
   distance table and arg-max/arg-min reductions (ties to the lowest index).
@@ -18,34 +18,36 @@ kernels trace under ``jit`` and batch under ``vmap``; nothing is differentiated 
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
 from jax import lax
 
-from .._moments import KernelPoints, Moments
 from ._nufft import Explicit
-from .array_api import _unit_vector, persistence
+from .array_api import _unit_vector, all_finite, persistence
+from .contract import KernelPoints, Moments, Transforms
+from .contract import placed_by_arrays as on_device
 
-__all__ = ["DROPS_COLLAPSED", "TILE", "fourier_transforms", "pair_moments", "persistence", "scatter_edges"]
-
-# Collapsed points stay in the (fixed-shape) samples; pair_moments skips them instead.
-DROPS_COLLAPSED = False
+__all__ = ["TILE", "all_finite", "fourier_transforms", "on_device", "pair_moments", "persistence", "scatter_edges"]
 
 # Points per side of one block of kernel entries: 512 x 512 pairs, a few MiB of temporaries.
 TILE = 512
 
 
-def fourier_transforms(tol: float, *, xp):
+def fourier_transforms(tol: float, *, xp: Any) -> Transforms:
     """No NUFFT for JAX arrays: ``method="auto"`` then takes the direct sums (``"fft"`` is refused earlier)."""
     return Explicit(xp)
 
 
-def scatter_edges(X, edges, grad_length, *, xp):
+def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:
     start, end = X[edges[:, 0]], X[edges[:, 1]]
     push = grad_length[:, None] * _unit_vector(start, end, xp)
     return jnp.zeros_like(X).at[edges[:, 0]].add(push).at[edges[:, 1]].add(-push)
 
 
-def pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2, xp, tile: int = TILE):
+def pair_moments(
+    A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2: Any, xp: Any, tile: int = TILE
+) -> tuple[Moments, Moments]:
     """The moments of ``A`` against ``B`` and of ``B`` against ``A`` (the same with ``same_set``), by tiles."""
     rows = _row_moments(A, B, same_set, inv_two_h2, tile)
     if same_set:
@@ -91,7 +93,7 @@ def _row_moments(A: KernelPoints, B: KernelPoints, same_set: bool, inv_two_h2, t
     def add(out, moments, start):
         return lax.dynamic_update_slice(out, lax.dynamic_slice(out, (0, start), (3, tile)) + moments, (0, start))
 
-    def moments(birth, lifetime, sums):
+    def moments_from(birth, lifetime, sums):
         """``(m0, mb, ml)`` from ``[v, v b, v l] @ E`` of the partners, coordinates relative to the centre."""
         return jnp.stack([sums[0], birth * sums[0] - sums[1], lifetime * sums[0] - sums[2]])
 
@@ -118,13 +120,12 @@ def _row_moments(A: KernelPoints, B: KernelPoints, same_set: bool, inv_two_h2, t
             sums = sums + sum_over(birth, lifetime, v, kernel.T)
             if same_set:  # a block above the diagonal also gives its columns' moments; the diagonal block its rows'
                 columns = sum_over(row_birth, row_lifetime, jnp.where(j > i, row_v, 0), kernel)
-                out = add(out, moments(birth, lifetime, columns), column)
+                out = add(out, moments_from(birth, lifetime, columns), column)
             return sums, out
 
         # Within one set, the blocks from the diagonal on: each unordered pair of tiles once.
-        sums, out = lax.fori_loop(i if same_set else 0, tiles_b, column_tile,
-                                  (jnp.zeros((3, tile), dtype=dtype), out))
-        return add(out, moments(row_birth, row_lifetime, sums), start)
+        sums, out = lax.fori_loop(i if same_set else 0, tiles_b, column_tile, (jnp.zeros((3, tile), dtype=dtype), out))
+        return add(out, moments_from(row_birth, row_lifetime, sums), start)
 
     sorted_moments = lax.fori_loop(0, tiles_a, row_tile, jnp.zeros((3, points_a[0].shape[0]), dtype=dtype))
     n = order_a.shape[0]

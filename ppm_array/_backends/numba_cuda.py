@@ -13,7 +13,7 @@ that stream, as CuPy's own operations are, and the host never waits for the devi
 here. Everything around the kernels is Array-API code in the caller's namespace:
 nothing in this module reads device data on the host. A whole PPM-Reg call is
 captured once per shape as a CUDA graph and replayed
-(:mod:`ppm_array._backends.cuda_graphs`), so the launch costs here are paid once.
+(:mod:`ppm_array._regularizer.cuda_graphs`), so the launch costs here are paid once.
 
 **Kernels.** One thread computes one subsample (persistence) or one edge (VJP,
 scattered with atomic adds). The MMD moments first compact the points with a weight
@@ -34,22 +34,29 @@ import contextlib
 import math
 import sys
 import warnings
-from functools import lru_cache
+from contextlib import AbstractContextManager
+from functools import cache
+from typing import Any
 
 import numba
 from numba import cuda
 from numba.cuda import libdevice
 
-from .._moments import Moments
-from .._namespace import device as device_of
-from .._namespace import is_cupy_array
+from .._boundary.namespace import device as device_of
+from .._boundary.namespace import is_cupy_array
 from ._kernel_bodies import build
 from ._nufft import Cufinufft, Explicit, available
+from .contract import KernelPoints, Moments, Transforms
 
-__all__ = ["all_finite", "compile_targets", "fourier_transforms", "on_device", "pair_moments", "persistence",
-           "scatter_edges"]
-
-DROPS_COLLAPSED = False
+__all__ = [
+    "all_finite",
+    "compile_targets",
+    "fourier_transforms",
+    "on_device",
+    "pair_moments",
+    "persistence",
+    "scatter_edges",
+]
 
 THREADS_PER_BLOCK = 128
 # Rows of the moment kernel per thread: each column read from shared memory serves this many pairs.
@@ -65,7 +72,8 @@ _distance = _bodies.distance
 
 # --- Launching -------------------------------------------------------------------------------------------------------
 
-def on_device(array):
+
+def on_device(array: Any) -> AbstractContextManager[Any]:
     """A context in which CuPy allocates and launches on the device of ``array`` (a no-op for other arrays)."""
     return array.device if is_cupy_array(array) else contextlib.nullcontext()
 
@@ -101,13 +109,14 @@ def _blocks(n: int, per_block: int) -> int:
 SIMULATED_MULTIPROCESSORS = 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def _multiprocessors() -> int:
     """The current device's multiprocessor count."""
     return int(getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", SIMULATED_MULTIPROCESSORS))
 
 
 # --- Persistence and the scatter of edge gradients -------------------------------------------------------------------
+
 
 @cuda.jit
 def persistence_kernel(X, indices, birth, lifetime, birth_edge, death_edge):
@@ -130,35 +139,47 @@ def scatter_kernel(X, edges, grad_length, grad):
                 cuda.atomic.add(grad, (b, k), -push)
 
 
-def all_finite(X, *, xp) -> bool:
+def all_finite(X: Any, *, xp: Any) -> bool:
     """One reduction on the device and one scalar read back (a host synchronisation)."""
     return bool(xp.all(xp.isfinite(X)))
 
 
-def fourier_transforms(tol: float, *, xp):
+def fourier_transforms(tol: float, *, xp: Any) -> Transforms:
     """cuFINUFFT (the ``cuda`` extra) on CuPy's current stream; the explicit sums without it."""
     return Cufinufft(tol) if available("cufinufft") else Explicit(xp)
 
 
-def persistence(X, indices, q, *, xp, threads_per_block=THREADS_PER_BLOCK):
+def persistence(
+    X: Any, indices: Any, q: int, *, xp: Any, threads_per_block: int = THREADS_PER_BLOCK
+) -> tuple[Any, Any, Any, Any]:
     device = device_of(X)
     n_subsamples = indices.shape[0]
-    outputs = (xp.empty((n_subsamples,), dtype=X.dtype, device=device),
-               xp.empty((n_subsamples,), dtype=X.dtype, device=device),
-               xp.empty((n_subsamples, 2), dtype=xp.int64, device=device),
-               xp.empty((n_subsamples, 2), dtype=xp.int64, device=device))
+    outputs = (
+        xp.empty((n_subsamples,), dtype=X.dtype, device=device),
+        xp.empty((n_subsamples,), dtype=X.dtype, device=device),
+        xp.empty((n_subsamples, 2), dtype=xp.int64, device=device),
+        xp.empty((n_subsamples, 2), dtype=xp.int64, device=device),
+    )
     _launch(persistence_kernel, _blocks(n_subsamples, threads_per_block), threads_per_block, X, indices, *outputs)
     return outputs
 
 
-def scatter_edges(X, edges, grad_length, *, xp, threads_per_block=THREADS_PER_BLOCK):
+def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any, threads_per_block: int = THREADS_PER_BLOCK) -> Any:
     grad = xp.zeros(X.shape, dtype=xp.float64, device=device_of(X))
-    _launch(scatter_kernel, _blocks(edges.shape[0], threads_per_block), threads_per_block,
-            X, edges, xp.astype(grad_length, xp.float64), grad)
+    _launch(
+        scatter_kernel,
+        _blocks(edges.shape[0], threads_per_block),
+        threads_per_block,
+        X,
+        edges,
+        xp.astype(grad_length, xp.float64),
+        grad,
+    )
     return xp.astype(grad, X.dtype)
 
 
-# --- Kernel moments ----------------------------------------------------------------------------------------------------
+# --- Kernel moments ---------------------------------------------------------------------------------------------------
+
 
 @cuda.jit
 def compact_kernel(birth, lifetime, v, position, unit, compact):
@@ -195,7 +216,7 @@ def _exp2(dtype):
     return libdevice.exp2f if dtype == numba.float32 else libdevice.exp2
 
 
-@lru_cache(maxsize=None)
+@cache
 def _moment_kernel(dtype, threads: int, rows: int):
     """The moment kernel for compute ``dtype`` (a Numba float type), ``threads`` per block and ``rows`` per
     thread: the shared tile, the registers and the exponential depend on them at compile time."""
@@ -271,9 +292,18 @@ def _compact(S, unit, dtype, xp, threads_per_block):
     n = S.v.shape[0]
     position = xp.cumulative_sum(xp.astype(S.v != 0, xp.int64))
     compact = xp.zeros((3, n), dtype=dtype, device=device_of(S.v))
-    _launch(compact_kernel, _blocks(n, threads_per_block), threads_per_block, S.birth, S.lifetime, S.v, position,
-            xp.astype(unit, S.v.dtype), compact)
-    return compact, position, position[n - 1:]
+    _launch(
+        compact_kernel,
+        _blocks(n, threads_per_block),
+        threads_per_block,
+        S.birth,
+        S.lifetime,
+        S.v,
+        position,
+        xp.astype(unit, S.v.dtype),
+        compact,
+    )
+    return compact, position, position[n - 1 :]
 
 
 def _chunks(n_a: int, n_b: int, threads_per_block: int) -> int:
@@ -296,19 +326,37 @@ def _moments(compact_a, count_a, compact_b, count_b, same_set: bool, dtype, xp, 
 
 def _expand(S, position, partial, unit, xp, threads_per_block) -> Moments:
     moments = xp.empty((3, S.v.shape[0]), dtype=xp.float64, device=device_of(S.v))
-    _launch(expand_kernel, _blocks(S.v.shape[0], threads_per_block), threads_per_block,
-            S.v, position, partial, xp.astype(unit, xp.float64), moments)
+    _launch(
+        expand_kernel,
+        _blocks(S.v.shape[0], threads_per_block),
+        threads_per_block,
+        S.v,
+        position,
+        partial,
+        xp.astype(unit, xp.float64),
+        moments,
+    )
     return Moments(moments[0, :], moments[1, :], moments[2, :])
 
 
-def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PER_BLOCK):
+def pair_moments(
+    A: KernelPoints,
+    B: KernelPoints,
+    *,
+    same_set: bool,
+    inv_two_h2: Any,
+    xp: Any,
+    threads_per_block: int = THREADS_PER_BLOCK,
+) -> tuple[Moments, Moments]:
     """The moment kernel on the points with a weight, compacted on the device; computed in the points'
     dtype, moments in float64. Each direction of a pair of sets is its own launch."""
     n_a, n_b = A.v.shape[0], B.v.shape[0]
     if n_a == 0 or n_b == 0:
-        zeros = [Moments(*(xp.zeros((n,), dtype=xp.float64, device=device_of(S.v)) for _ in range(3)))
-                 for n, S in ((n_a, A), (n_b, B))]
-        return (zeros[0], zeros[0]) if same_set else tuple(zeros)
+        zeros = [
+            Moments(*(xp.zeros((n,), dtype=xp.float64, device=device_of(S.v)) for _ in range(3)))
+            for n, S in ((n_a, A), (n_b, B))
+        ]
+        return (zeros[0], zeros[0]) if same_set else (zeros[0], zeros[1])
     dtype = xp.float32 if A.v.dtype == xp.float32 and B.v.dtype == xp.float32 else xp.float64
     # exp(-|z|^2 / (2 h^2)) = exp2(-|u z|^2) with u = sqrt(log2(e) / (2 h^2)).
     unit = xp.reshape(xp.sqrt(xp.astype(inv_two_h2, xp.float64) * LOG2_E), (1,))
@@ -320,14 +368,17 @@ def pair_moments(A, B, *, same_set, inv_two_h2, xp, threads_per_block=THREADS_PE
     compact_b, position_b, count_b = _compact(B, unit, dtype, xp, threads_per_block)
     partial_a = _moments(compact_a, count_a, compact_b, count_b, False, dtype, xp, threads_per_block)
     partial_b = _moments(compact_b, count_b, compact_a, count_a, False, dtype, xp, threads_per_block)
-    return (_expand(A, position_a, partial_a, unit, xp, threads_per_block),
-            _expand(B, position_b, partial_b, unit, xp, threads_per_block))
+    return (
+        _expand(A, position_a, partial_a, unit, xp, threads_per_block),
+        _expand(B, position_b, partial_b, unit, xp, threads_per_block),
+    )
 
 
-# --- Compile targets ---------------------------------------------------------------------------------------------------
+# --- Compile targets --------------------------------------------------------------------------------------------------
 # Every kernel of this module with the argument types it is launched with, for tests/test_cuda_compile.py (NVVM and
 # ptxas for several GPU architectures, no GPU needed) and benchmarks/cuda_resources.py. A kernel added above must be
 # added here: a test checks that every kernel that is an attribute of this module is listed.
+
 
 def compile_targets(dtype) -> list:
     """``(name, dispatcher, argument_types)`` for every kernel of this module in compute ``dtype``
@@ -342,5 +393,9 @@ def compile_targets(dtype) -> list:
         ("scatter_kernel", scatter_kernel, (points, int2, f64_1, f64_2)),
         ("compact_kernel", compact_kernel, (floats[0], floats[0], floats[0], int1, floats[0], floats[1])),
         ("expand_kernel", expand_kernel, (floats[0], int1, f64_3, f64_1, f64_2)),
-        ("moment_kernel", _moment_kernel(dtype, THREADS_PER_BLOCK, ROWS_PER_THREAD), (floats[1], floats[1], int1, numba.boolean, f64_3)),
+        (
+            "moment_kernel",
+            _moment_kernel(dtype, THREADS_PER_BLOCK, ROWS_PER_THREAD),
+            (floats[1], floats[1], int1, numba.boolean, f64_3),
+        ),
     ]

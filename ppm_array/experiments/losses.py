@@ -7,8 +7,8 @@ distance ("Cramér") or an RBF-kernel MMD between the clouds. Both cost
 
 from __future__ import annotations
 
-from .. import _validation as v
-from .._namespace import cast, device as device_of
+from .._boundary import validation as v
+from .._boundary.namespace import cast, device as device_of
 
 __all__ = ["cramer_paired_value_and_grad", "energy_distance_value_and_grad", "rbf_mmd_value_and_grad"]
 

@@ -1,4 +1,4 @@
-"""The pool of :mod:`ppm_array._pool` over a ``torch.distributed`` process group.
+"""The pool of :mod:`ppm_array._mmd.pooled` over a ``torch.distributed`` process group.
 
 NumPy arrays cross as CPU tensors (``torch.from_numpy``, no copy: gloo), CuPy arrays
 as CUDA tensors through DLPack (no copy: NCCL), torch tensors as they are: the core
@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import _validation as v
-from ._namespace import is_cupy_array, is_numpy_array
-from ._options import RegularizerOptions
+from .._boundary import validation as v
+from .._boundary.namespace import is_cupy_array, is_numpy_array
+from .._boundary.options import RegularizerOptions
 
 __all__ = ["TorchPool", "pool_for", "rank_generator"]
 
@@ -76,11 +76,15 @@ def pool_for(group):
     if group is None:
         return None
     if not isinstance(group, dist.ProcessGroup):
-        raise TypeError(f"group must be a torch.distributed process group (e.g. torch.distributed.group.WORLD "
-                        f"or one from new_group); got {type(group).__name__}")
+        raise TypeError(
+            f"group must be a torch.distributed process group (e.g. torch.distributed.group.WORLD "
+            f"or one from new_group); got {type(group).__name__}"
+        )
     if not dist.is_initialized():
-        raise ValueError("group= needs torch.distributed initialised (torch.distributed.init_process_group) "
-                         "in every process; pass group=None for a single process")
+        raise ValueError(
+            "group= needs torch.distributed initialised (torch.distributed.init_process_group) "
+            "in every process; pass group=None for a single process"
+        )
     pool = TorchPool(group)
     return pool if pool.world_size > 1 else None
 
@@ -145,27 +149,33 @@ def check_consistent(pool, X: torch.Tensor, Y: torch.Tensor, options: Regularize
     else:
         finite = torch.ones(2, dtype=torch.bool, device=device)
     text = b"" if own is None else str(own).encode()
-    shapes = [0, 0, 0] if own is not None else [X.shape[1], Y.shape[1],
-                                                 _DTYPE_CODES.get(str(X.dtype).removeprefix("torch."), 0)]
-    header = torch.cat([torch.tensor([0 if own is None else _ERROR_CODES[type(own)], len(text)],
-                                     dtype=torch.int64, device=device),
-                        finite.to(device=device, dtype=torch.int64),
-                        torch.tensor([zlib.crc32(repr(options).encode()), *shapes], dtype=torch.int64,
-                                     device=device)])
+    shapes = (
+        [0, 0, 0]
+        if own is not None
+        else [X.shape[1], Y.shape[1], _DTYPE_CODES.get(str(X.dtype).removeprefix("torch."), 0)]
+    )
+    header = torch.cat(
+        [
+            torch.tensor([0 if own is None else _ERROR_CODES[type(own)], len(text)], dtype=torch.int64, device=device),
+            finite.to(device=device, dtype=torch.int64),
+            torch.tensor([zlib.crc32(repr(options).encode()), *shapes], dtype=torch.int64, device=device),
+        ]
+    )
     table = pool.gather(header).tolist()
     refusals = {}  # rank: (error class, message), the first refusal of each rank, as the core checks
     if any(row[0] for row in table):
         length = max(row[1] for row in table)
         mine = torch.tensor(list(text) + [0] * (length - len(text)), dtype=torch.uint8, device=device)
         texts = pool.gather(mine).tolist()
-        refusals = {rank: (_ERRORS[row[0]], bytes(texts[rank][:row[1]]).decode())
-                    for rank, row in enumerate(table) if row[0]}
+        refusals = {
+            rank: (_ERRORS[row[0]], bytes(texts[rank][: row[1]]).decode()) for rank, row in enumerate(table) if row[0]
+        }
     for rank, row in enumerate(table):
         for name, finite_values in (("X", row[2]), ("Y", row[3])):
             if not finite_values:
                 refusals.setdefault(rank, (ValueError, f"{name} contains NaN or infinite values"))
     if refusals:
-        messages = {}  # message: the ranks that gave it, in rank order
+        messages: dict[str, list[int]] = {}  # message: the ranks that gave it, in rank order
         for rank in sorted(refusals):
             messages.setdefault(refusals[rank][1], []).append(rank)
         error = refusals[min(refusals)][0]
@@ -173,5 +183,7 @@ def check_consistent(pool, X: torch.Tensor, Y: torch.Tensor, options: Regularize
     for column, what in ((4, "options"), (5, "the dimension d of X"), (6, "the dimension d of Y"), (7, "the dtype")):
         values = [row[column] for row in table]
         if len(set(values)) > 1:
-            raise ValueError(f"the ranks of group disagree on {what} of ppm_reg (per rank: {values}); every rank "
-                             f"must pass the same options and points of the same dimension and dtype")
+            raise ValueError(
+                f"the ranks of group disagree on {what} of ppm_reg (per rank: {values}); every rank "
+                f"must pass the same options and points of the same dimension and dtype"
+            )

@@ -17,24 +17,24 @@ to aliasing: the result is the potential of the kernel made periodic with period
 - frequencies up to ``|w| = tau / h`` (``M = 2 ceil(tau L / (2 pi h)) + 2`` modes per
   axis, whatever the number of points).
 
-Relative to the scale ``sum_j |c_j|`` of ``U`` (and ``sum_j |c_j| / h`` of its
+Relative to the size ``sum_j |c_j|`` of ``U`` (and ``sum_j |c_j| / h`` of its
 gradient), the nearest copies on both sides of each of the ``D <= 2`` axes change
 ``U`` by at most ``2 D exp(-tau^2 / 2)`` and its gradient by ``2 D tau exp(-tau^2 / 2)``;
 the frequencies left out by at most ``D exp(-tau^2 / 2)`` each (Gaussian tails). So
 ``tau`` is the smallest with ``2 (2 tau + 1) exp(-tau^2 / 2) <= tol / 2``, and the
 NUFFTs run at a precision of ``tol / 20``: the potentials and their gradients are
-within ``tol`` of their scale, and the MMD within ``tol (sum_P |v| + sum_Q |v|)^2``
+within ``tol`` of their size, and the MMD within ``tol (sum_P |v| + sum_Q |v|)^2``
 (``docs/math.md``).
 ``phi`` on the grid is a type-1 non-uniform FFT of the points, and ``U`` and its
 gradient at the points a type-2 one (the gradient's coefficients are those of ``U``
 times ``i w``). Each of the two truncations, and the NUFFT's own precision, contributes
 at most about ``tol`` times ``sum_i |c_i| sum_j |c_j|`` to any potential: the error is
-relative to the size of the weights, the scale at which the direct sum also rounds.
+relative to the size of the weights, the size at which the direct sum also rounds.
 
-:func:`pair_moments` returns the moments of :mod:`ppm_array._moments` (``m0 = U``
+:func:`pair_moments` returns the moments of :mod:`ppm_array._mmd.kernel` (``m0 = U``
 without the point's own term, ``mb`` and ``ml`` from the gradient: ``-h^2 dU/db`` and
 ``-h^2 dU/dl``), so everything downstream is shared with the direct method. The
-transforms come from the backend (:func:`ppm_array._backends.nufft`): FINUFFT for
+transforms come from the backend (:func:`ppm_array._backends._nufft`): FINUFFT for
 NumPy, cuFINUFFT for CuPy, an explicit sum over the grid in Array-API calls otherwise.
 """
 
@@ -43,10 +43,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ._moments import Moments
-from ._namespace import device as device_of
+from .._backends.compaction import expand, weighted
+from .._backends.contract import KernelPoints, Moments
+from .._boundary import namespace
+from .._boundary.namespace import device as device_of
 
-__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "has_float64", "pair_moments"]
+__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "pair_moments"]
 
 # Grids beyond this many modes (256 MiB of complex128 coefficients) are refused.
 MAX_MODES = 2**24
@@ -111,7 +113,7 @@ def _coefficient_weights(grid: Grid, frequencies, xp):
     constant = (h * h / (2.0 * math.pi)) ** (dimension / 2) * math.prod(grid.spacing)
     squared = sum(w * w for w in frequencies)
     weights = constant * xp.exp(-0.5 * h * h * squared)
-    for axis, w in enumerate(frequencies):
+    for w in frequencies:
         weights = xp.where(w == xp.min(w), xp.zeros_like(weights), weights)
     return weights
 
@@ -146,25 +148,10 @@ def _moments(potential, gradient, h2: float, planar: bool, self_weight, xp) -> M
     return Moments(m0, xp.zeros_like(m0), -h2 * gradient[0])
 
 
-def _alive(S, xp):
-    """The (increasing) indices of the points with nonzero weight, None if all have one; those points in float64."""
-    alive = xp.nonzero(S.v != 0)[0]
-    if alive.shape[0] == S.v.shape[0]:
-        return None, type(S)(*(xp.astype(a, xp.float64) for a in S))
-    return alive, type(S)(*(xp.astype(xp.take(a, alive), xp.float64) for a in S))
-
-
-def _expand(alive, moments: Moments, n: int, xp) -> Moments:
-    """Moments of all ``n`` points from those of the alive ones (0 elsewhere)."""
-    if alive is None:
-        return moments
-    if alive.shape[0] == 0:
-        zeros = xp.zeros((n,), dtype=xp.float64, device=device_of(alive))
-        return Moments(zeros, zeros, zeros)
-    rows = xp.arange(n, dtype=alive.dtype, device=device_of(alive))
-    position = xp.clip(xp.searchsorted(alive, rows), 0, alive.shape[0] - 1)
-    present = xp.take(alive, position) == rows
-    return Moments(*(xp.where(present, xp.take(m, position), xp.zeros_like(xp.take(m, position))) for m in moments))
+def _weighted_in_float64(S, xp):
+    """The points with a weight (:func:`~ppm_array._backends.compaction.weighted`), in float64."""
+    rows, points = weighted(S, xp)
+    return rows, KernelPoints(*(xp.astype(a, xp.float64) for a in points))
 
 
 def _extent(sets, xp, pool):
@@ -176,8 +163,10 @@ def _extent(sets, xp, pool):
     extent = [float(any(bool(xp.any(points.birth != 0)) for points in sets))]
     for axis in ("birth", "lifetime"):
         values = [getattr(points, axis) for points in sets if points.v.shape[0]]
-        extent += [max((-float(xp.min(v)) for v in values), default=-math.inf),
-                   max((float(xp.max(v)) for v in values), default=-math.inf)]
+        extent += [
+            max((-float(xp.min(v)) for v in values), default=-math.inf),
+            max((float(xp.max(v)) for v in values), default=-math.inf),
+        ]
     if pool is not None:
         reduced = pool.max(xp.asarray(extent, dtype=xp.float64, device=device_of(sets[0].v)))
         extent = [float(e) for e in reduced]
@@ -201,20 +190,10 @@ def _characteristic(transforms, angles, strengths, grid: Grid, xp, pool):
     return xp.astype(parts[0, ...], xp.complex128) + 1j * xp.astype(parts[1, ...], xp.complex128)
 
 
-def has_float64(xp, device) -> bool:
-    """Whether ``xp`` has float64 and complex128 on ``device`` (torch's MPS devices have neither; JAX without
-    x64), as its Array-API inspection namespace says (tens of microseconds); a namespace without one is
-    assumed to have them."""
-    if not hasattr(xp, "__array_namespace_info__"):
-        return True
-    supported = xp.__array_namespace_info__().dtypes(device=device)
-    return "float64" in supported and "complex128" in supported
-
-
 def _squared_bandwidth(inv_two_h2: float, low: tuple, high: tuple) -> float:
     """``h^2 = 1 / (2 inv_two_h2)``, at most ``2^60`` times the squared diagonal of the points' box (1 for a
     box of one point). Beyond that the kernel is 1 over the box to float64 rounding, so the cap changes
-    nothing, and a bandwidth far above the data's scale (``inv_two_h2`` 0 or subnormal) still gives a grid."""
+    nothing, and a bandwidth far above the data's magnitude (``inv_two_h2`` 0 or subnormal) still gives a grid."""
     diagonal = sum((hi - lo) ** 2 for lo, hi in zip(low, high))
     cap = 2.0**60 * diagonal if diagonal > 0 else 1.0
     return cap if inv_two_h2 * cap <= 0.5 else 1.0 / (2.0 * inv_two_h2)
@@ -230,22 +209,27 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
     exceed :data:`MAX_MODES`, ``fallback`` (another ``pair_moments``) computes
     the moments instead; without one, ``ValueError``.
 
-    With a ``pool`` (:mod:`ppm_array._pool`) the partner sets are pooled over its
+    With a ``pool`` (:mod:`ppm_array._mmd.pooled`) the partner sets are pooled over its
     ranks: the grid is designed for every rank's points, and each set's
     characteristic function (``M^D`` complex numbers, whatever ``s`` and ``N``) is
     summed over the ranks before the potentials at the rank's own points.
     """
+
     def instead(reason: ValueError):
         if fallback is None:
             raise reason
         return fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
 
     device = device_of(A.v)
-    if not has_float64(xp, device):
-        return instead(ValueError(f"method='fft' computes in float64, which the device {device} does not support; "
-                                  "use method='direct' (or 'auto', which falls back to it)"))
+    if not namespace.has_float64(xp, device):
+        return instead(
+            ValueError(
+                f"method='fft' computes in float64, which the device {device} does not support; "
+                "use method='direct' (or 'auto', which falls back to it)"
+            )
+        )
     full_sets = (A,) if same_set else (A, B)
-    compact = [_alive(S, xp) for S in full_sets]
+    compact = [_weighted_in_float64(S, xp) for S in full_sets]
     sets = [points for _, points in compact]
     planar, low, high = _extent(sets, xp, pool)
     if low is None:  # no point with a weight anywhere: every moment is 0
@@ -260,16 +244,27 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
     coordinates = [((points.birth, points.lifetime) if planar else (points.lifetime,)) for points in sets]
     frequencies = _frequencies(grid, xp, device)
     weights = _coefficient_weights(grid, frequencies, xp)
-    characteristics = [_characteristic(transforms, _angles(c, grid, xp), points.v, grid, xp, pool)
-                       for c, points in zip(coordinates, sets)]
+    characteristics = [
+        _characteristic(transforms, _angles(c, grid, xp), points.v, grid, xp, pool)
+        for c, points in zip(coordinates, sets)
+    ]
     if same_set:
-        potential, gradient = _potentials(transforms, characteristics[0], weights, frequencies, coordinates[0], grid, xp)
-        moments = _expand(compact[0][0], _moments(potential, gradient, h2, planar, sets[0].v, xp), A.v.shape[0], xp)
-        return moments, moments
+        potential, gradient = _potentials(
+            transforms, characteristics[0], weights, frequencies, coordinates[0], grid, xp
+        )
+        within = expand(compact[0][0], _moments(potential, gradient, h2, planar, sets[0].v, xp), A.v.shape[0], xp)
+        return within, within
     results = []
     for source, target in ((1, 0), (0, 1)):  # A against B's characteristic function, then B against A's
-        potential, gradient = _potentials(transforms, characteristics[source], weights, frequencies,
-                                          coordinates[target], grid, xp)
-        results.append(_expand(compact[target][0], _moments(potential, gradient, h2, planar, None, xp),
-                               full_sets[target].v.shape[0], xp))
+        potential, gradient = _potentials(
+            transforms, characteristics[source], weights, frequencies, coordinates[target], grid, xp
+        )
+        results.append(
+            expand(
+                compact[target][0],
+                _moments(potential, gradient, h2, planar, None, xp),
+                full_sets[target].v.shape[0],
+                xp,
+            )
+        )
     return tuple(results)

@@ -11,7 +11,7 @@ every namespace.
 
 from __future__ import annotations
 
-from ._namespace import device as device_of
+from .._boundary.namespace import device as device_of
 
 __all__ = ["segment_sum"]
 
@@ -49,4 +49,6 @@ def segment_sum(targets, values, n_rows: int, *, xp):
     last = xp.searchsorted(keys, rows, side="right") - 1
     last = xp.clip(last, 0, n - 1)
     present = (xp.take(keys, last) == rows)[:, None]
-    return xp.where(present, xp.take(running, last, axis=0), xp.zeros((n_rows, values.shape[1]), dtype=values.dtype, device=device))
+    return xp.where(
+        present, xp.take(running, last, axis=0), xp.zeros((n_rows, values.shape[1]), dtype=values.dtype, device=device)
+    )

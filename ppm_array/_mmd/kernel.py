@@ -14,59 +14,56 @@ into ``MMD^2`` and its gradients, in Array-API calls.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["KernelPoints", "Moments", "PointSet", "assemble", "point_set"]
+from .._backends.contract import KernelPoints, Moments
 
-
-class KernelPoints(NamedTuple):
-    """What a backend's kernel sees of a point set: coordinates and weights ``v = mass * w(lifetime)``."""
-
-    birth: object
-    lifetime: object
-    v: object
+__all__ = ["PointSet", "assemble", "point_set"]
 
 
 class PointSet(NamedTuple):
     """One PPM's points with their kernel weights: ``v = mass * w(lifetime)``, ``dw = w'(lifetime)``."""
 
-    birth: object
-    lifetime: object
-    mass: object
-    v: object
-    dw: object
+    birth: Any
+    lifetime: Any
+    mass: Any
+    v: Any
+    dw: Any
 
     @property
     def kernel_points(self) -> KernelPoints:
         return KernelPoints(self.birth, self.lifetime, self.v)
 
 
-class Moments(NamedTuple):
-    """``(m0, mb, ml)`` of every point of a set, each shape (s,)."""
-
-    m0: object
-    mb: object
-    ml: object
-
-
 def point_set(birth, lifetime, mass, weight_power: float) -> PointSet:
     """The weights ``w(l) = l^p`` and ``w'(l) = p l^(p-1)`` (``w'(0) = 1`` for ``p = 1``, the right derivative)."""
-    return PointSet(birth, lifetime, mass, mass * lifetime**weight_power,
-                    weight_power * lifetime ** (weight_power - 1))
+    return PointSet(birth, lifetime, mass, mass * lifetime**weight_power, weight_power * lifetime ** (weight_power - 1))
 
 
-def _gradient(points: PointSet, within: Moments, cross, scale, unbiased: bool, inv_h2):
+def _gradient(points: PointSet, within: Moments, cross, within_factor, unbiased: bool, inv_h2):
     diagonal = 0.0 if unbiased else points.v
-    net = within if cross is None else Moments(*(scale * w - c for w, c in zip(within, cross)))
-    # inv_h2 multiplies last: it may be the largest finite number (a bandwidth far below the data's scale), and a
+    net = within if cross is None else Moments(*(within_factor * w - c for w, c in zip(within, cross)))
+    # inv_h2 multiplies last: it may be the largest finite number (a bandwidth far below the data's magnitude), and a
     # zero moment must then give 0, not inf * 0.
     grad_birth = -2.0 * (points.v * net.mb * inv_h2)
-    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + scale * diagonal) - points.v * net.ml * inv_h2)
+    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + within_factor * diagonal) - points.v * net.ml * inv_h2)
     return grad_birth, grad_lifetime
 
 
-def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cross_p, cross_q,
-             *, inv_h2, unbiased: bool, with_grad: bool, xp, mass_square_sums=None):
+def assemble(
+    P: PointSet,
+    Q: PointSet,
+    within_p: Moments,
+    within_q: Moments,
+    cross_p,
+    cross_q,
+    *,
+    inv_h2,
+    unbiased: bool,
+    with_grad: bool,
+    xp,
+    mass_square_sums=None,
+):
     """``(MMD^2, grads)`` from the four moment sets; ``grads`` is ``((d_birth_P, d_lifetime_P), (..Q..))`` or None.
 
     ``cross_p`` are the moments of ``P``'s points against ``Q`` and ``cross_q`` of
@@ -76,19 +73,20 @@ def assemble(P: PointSet, Q: PointSet, within_p: Moments, within_q: Moments, cro
     points of the measure: ``mass_square_sums`` (one per set) when ``P`` and ``Q``
     hold only the points with a weight, by default the sums over their masses.
     """
-    scale_p = scale_q = 1.0
+    # The U-statistic's within-sums are divided by 1 - sum a_i^2 (the V-statistic's by 1).
+    within_factor_p = within_factor_q = 1.0
     if unbiased:
         if mass_square_sums is None:
             mass_square_sums = [xp.sum(S.mass * S.mass) for S in (P, Q)]
-        scale_p, scale_q = (1.0 / (1.0 - total) for total in mass_square_sums)
+        within_factor_p, within_factor_q = (1.0 / (1.0 - total) for total in mass_square_sums)
     diagonal = 0.0 if unbiased else 1.0
     value = (
-        scale_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v))
-        + scale_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v))
+        within_factor_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v))
+        + within_factor_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v))
         - (0.0 if cross_p is None else 2.0 * xp.sum(P.v * cross_p.m0))
     )
     if not with_grad:
         return value, None
-    grads_p = _gradient(P, within_p, cross_p, scale_p, unbiased, inv_h2)
-    grads_q = _gradient(Q, within_q, cross_q, scale_q, unbiased, inv_h2)
+    grads_p = _gradient(P, within_p, cross_p, within_factor_p, unbiased, inv_h2)
+    grads_q = _gradient(Q, within_q, cross_q, within_factor_q, unbiased, inv_h2)
     return value, (grads_p, grads_q)

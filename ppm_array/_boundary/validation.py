@@ -1,7 +1,7 @@
 """Checks at the public boundary.
 
 Every public function validates its arguments here, once, and then calls the
-internal API (:mod:`ppm_array._core`), which trusts them. Each failure raises
+pipeline's stages, which trust them. Each failure raises
 ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, wrong value)
 whose message names the argument.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._namespace import array_namespace, device as device_of
-from ._sample import PersistenceSample
+from .namespace import array_namespace
+from .namespace import device as device_of
 
 __all__ = [
     "BACKENDS",
@@ -27,8 +27,9 @@ __all__ = [
     "check_bandwidth",
     "check_bool",
     "check_choice",
-    "check_dims_and_weights",
+    "check_dims",
     "check_estimator",
+    "check_index_range",
     "check_indices",
     "check_n_points",
     "check_n_subsamples",
@@ -36,13 +37,12 @@ __all__ = [
     "check_q",
     "check_rng",
     "check_same_library",
-    "check_sample",
-    "check_sample_edges",
-    "check_upstream",
+    "check_weights",
     "is_dtype",
     "is_integer",
     "require_finite",
     "is_real",
+    "namespace_of",
     "points",
 ]
 
@@ -60,10 +60,10 @@ class Points(NamedTuple):
     which results are returned.
     """
 
-    array: object
-    xp: object
-    device: object
-    result_dtype: object
+    array: Any
+    xp: Any
+    device: Any
+    result_dtype: Any
 
 
 def is_integer(value) -> bool:
@@ -85,7 +85,7 @@ def is_dtype(dtype, kind: str, xp) -> bool:
         return False
 
 
-def _namespace_of(array, name: str, expected: str):
+def namespace_of(array, name: str, expected: str):
     try:
         return array_namespace(array)
     except TypeError:
@@ -101,7 +101,7 @@ def points(X, name: str, *, check_finite: bool = True) -> Points:
     Float16 and bfloat16 are promoted to float32 for the computation. The finite
     check is one reduction over ``X`` (and, on a GPU, one host synchronisation).
     """
-    xp = _namespace_of(X, name, "shape (N, d)")
+    xp = namespace_of(X, name, "shape (N, d)")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D with shape (N, d); got shape {tuple(X.shape)}")
     n_points, n_features = X.shape
@@ -130,7 +130,9 @@ def check_same_library(first: Points, second: Points, names: tuple[str, str]) ->
     """Two clouds must share array library, device and dtype (not the number of features)."""
     a, b = names
     if first.xp is not second.xp:
-        raise TypeError(f"{a} and {b} must come from the same array library; got {first.xp.__name__} and {second.xp.__name__}")
+        raise TypeError(
+            f"{a} and {b} must come from the same array library; got {first.xp.__name__} and {second.xp.__name__}"
+        )
     if first.device != second.device:
         raise ValueError(f"{a} and {b} must be on the same device; got {first.device} and {second.device}")
     if first.result_dtype != second.result_dtype:
@@ -223,7 +225,7 @@ def check_rng(rng) -> np.random.Generator:
     raise TypeError(f"rng must be None, a non-negative int seed or a numpy.random.Generator; got {type(rng).__name__}")
 
 
-def check_dims_and_weights(dims, weights) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def check_dims(dims) -> tuple[int, ...]:
     if is_integer(dims) or isinstance(dims, str) or not hasattr(dims, "__iter__"):
         raise TypeError(f"dims must be a sequence of homology dimensions such as (0, 1); got {dims!r}")
     dims = tuple(check_q(q, "dims") for q in dims)
@@ -231,8 +233,13 @@ def check_dims_and_weights(dims, weights) -> tuple[tuple[int, ...], tuple[float,
         raise ValueError("dims must name at least one homology dimension")
     if len(set(dims)) != len(dims):
         raise ValueError(f"dims must not repeat a dimension; got {dims}")
+    return dims
+
+
+def check_weights(weights, dims: tuple[int, ...]) -> tuple[float, ...]:
+    """One finite non-negative ``lambda_q`` per entry of ``dims`` (all 1 when ``weights`` is None)."""
     if weights is None:
-        return dims, (1.0,) * len(dims)
+        return (1.0,) * len(dims)
     if isinstance(weights, str) or not hasattr(weights, "__iter__"):
         raise TypeError(f"weights must be a sequence of numbers, one per entry of dims; got {weights!r}")
     weights = tuple(weights)
@@ -243,7 +250,7 @@ def check_dims_and_weights(dims, weights) -> tuple[tuple[int, ...], tuple[float,
             raise TypeError(f"weights must be real numbers; got {weight!r}")
         if not (math.isfinite(weight) and weight >= 0):
             raise ValueError(f"weights must be finite and non-negative; got {weight}")
-    return dims, tuple(float(w) for w in weights)
+    return tuple(float(w) for w in weights)
 
 
 def check_indices(indices, n_points: int, q: int, xp, device):
@@ -253,103 +260,29 @@ def check_indices(indices, n_points: int, q: int, xp, device):
     back to the host.
     """
     m = 2 * q + 2
-    source_xp = _namespace_of(indices, "indices", f"integers of shape (n_subsamples, {m})")
+    source_xp = namespace_of(indices, "indices", f"integers of shape (n_subsamples, {m})")
     if not is_dtype(indices.dtype, "integral", source_xp):
         raise TypeError(f"indices must have an integer dtype; got {indices.dtype}")
     if indices.ndim != 2 or indices.shape[1] != m or indices.shape[0] == 0:
-        raise ValueError(f"indices must have shape (n_subsamples, {m}) with n_subsamples >= 1 for q={q}; got {tuple(indices.shape)}")
+        raise ValueError(
+            f"indices must have shape (n_subsamples, {m}) with n_subsamples >= 1 for q={q}; got {tuple(indices.shape)}"
+        )
     if source_xp is not xp:
         if not isinstance(indices, np.ndarray):
-            raise TypeError(f"indices must be a NumPy array or an array of the same library as X; got {source_xp.__name__}")
+            raise TypeError(
+                f"indices must be a NumPy array or an array of the same library as X; got {source_xp.__name__}"
+            )
         indices = xp.asarray(indices, device=device)
     elif device_of(indices) != device:
         raise ValueError(f"indices must be on the device of X ({device}); got {device_of(indices)}")
     indices = xp.astype(indices, xp.int64)
-    _check_index_range(indices, n_points, "indices", xp)
+    check_index_range(indices, n_points, "indices", xp)
     return indices
 
 
-def _check_index_range(indices, n_points: int, name: str, xp) -> None:
+def check_index_range(indices, n_points: int, name: str, xp) -> None:
     low, high = int(xp.min(indices)), int(xp.max(indices))
     if low < 0 or high >= n_points:
-        raise ValueError(f"{name} must lie in [0, {n_points}) for a cloud of {n_points} points; got values in [{low}, {high}]")
-
-
-def check_sample(sample, name: str, *, xp=None, device=None, check_values: bool = True) -> PersistenceSample:
-    """A :class:`PersistenceSample` whose fields are consistent with each other.
-
-    Every array must belong to ``xp`` on ``device`` (those of the first field when
-    not given); ``birth``, ``lifetime`` and ``mass`` have shape ``(s,)`` with
-    ``s >= 1`` and one real floating dtype; the edges have shape ``(s, 2)`` and an
-    integer dtype. With ``check_values`` the points must be finite, lifetimes and
-    masses non-negative (a few reductions; one host synchronisation each on a GPU).
-    The edges' range is checked by :func:`check_sample_edges`, where they are used.
-    """
-    if not isinstance(sample, PersistenceSample):
-        raise TypeError(f"{name} must be a PersistenceSample (from principal_persistence); got {type(sample).__name__}")
-    check_q(sample.q, f"{name}.q")
-    if not is_integer(sample.n_points) or sample.n_points <= 0:
-        raise ValueError(f"{name}.n_points must be a positive integer; got {sample.n_points!r}")
-    fields = ("birth", "lifetime", "mass", "birth_edge", "death_edge")
-    for field in fields:
-        array = getattr(sample, field)
-        label = f"{name}.{field}"
-        try:
-            field_xp = array_namespace(array)
-        except TypeError:
-            raise TypeError(f"{label} must be an array; got {type(array).__name__}") from None
-        if xp is None:
-            xp, device = field_xp, device_of(array)
-        if field_xp is not xp:
-            raise TypeError(f"{label} must be an array of the library of the other inputs ({xp.__name__}); got {field_xp.__name__}")
-        if device_of(array) != device:
-            raise ValueError(f"{label} must be on the device of the other inputs ({device}); got {device_of(array)}")
-    n_subsamples = sample.birth.shape[0] if sample.birth.ndim == 1 else -1
-    if n_subsamples < 1:
-        raise ValueError(f"{name}.birth must have shape (s,) with s >= 1; got {tuple(sample.birth.shape)}")
-    for field in ("lifetime", "mass"):
-        array = getattr(sample, field)
-        if tuple(array.shape) != (n_subsamples,):
-            raise ValueError(f"{name}.{field} must have the shape of {name}.birth, ({n_subsamples},); got {tuple(array.shape)}")
-        if array.dtype != sample.birth.dtype:
-            raise TypeError(f"{name}.{field} must have the dtype of {name}.birth ({sample.birth.dtype}); got {array.dtype}")
-    if not is_dtype(sample.birth.dtype, "real floating", xp):
-        raise TypeError(f"{name}.birth must have a real floating dtype; got {sample.birth.dtype}")
-    for field in ("birth_edge", "death_edge"):
-        array = getattr(sample, field)
-        if tuple(array.shape) != (n_subsamples, 2):
-            raise ValueError(f"{name}.{field} must have shape ({n_subsamples}, 2); got {tuple(array.shape)}")
-        if not is_dtype(array.dtype, "integral", xp):
-            raise TypeError(f"{name}.{field} must have an integer dtype; got {array.dtype}")
-    if check_values:
-        if not bool(xp.all(xp.isfinite(sample.birth)) & xp.all(xp.isfinite(sample.lifetime))):
-            raise ValueError(f"{name}.birth and {name}.lifetime must be finite")
-        if not bool(xp.all(sample.lifetime >= 0)):
-            raise ValueError(f"{name}.lifetime must be non-negative")
-        if not bool(xp.all(xp.isfinite(sample.mass)) & xp.all(sample.mass >= 0)):
-            raise ValueError(f"{name}.mass must be finite and non-negative")
-    return sample
-
-
-def check_sample_edges(sample: PersistenceSample, name: str, n_points: int, xp) -> None:
-    """The critical edges must index rows of the cloud: checked before any kernel reads them."""
-    if sample.n_points != n_points:
-        raise ValueError(f"{name} was computed from a cloud of {sample.n_points} points but X has {n_points}")
-    for field in ("birth_edge", "death_edge"):
-        _check_index_range(getattr(sample, field), n_points, f"{name}.{field}", xp)
-
-
-def check_upstream(grad, name: str, n_subsamples: int, cloud: Points):
-    """An upstream gradient of shape ``(s,)`` in the library, device and a floating dtype; cast to ``cloud``'s."""
-    xp = cloud.xp
-    grad_xp = _namespace_of(grad, name, f"shape ({n_subsamples},)")
-    if grad_xp is not xp:
-        raise TypeError(f"{name} must be an array of the library of X ({xp.__name__}); got {grad_xp.__name__}")
-    if device_of(grad) != cloud.device:
-        raise ValueError(f"{name} must be on the device of X ({cloud.device}); got {device_of(grad)}")
-    if tuple(grad.shape) != (n_subsamples,):
-        raise ValueError(f"{name} must have shape ({n_subsamples},) (one entry per subsample); got {tuple(grad.shape)}")
-    if not is_dtype(grad.dtype, "real floating", xp):
-        raise TypeError(f"{name} must have a real floating dtype; got {grad.dtype}")
-    return grad if grad.dtype == cloud.array.dtype else xp.astype(grad, cloud.array.dtype)
-
+        raise ValueError(
+            f"{name} must lie in [0, {n_points}) for a cloud of {n_points} points; got values in [{low}, {high}]"
+        )

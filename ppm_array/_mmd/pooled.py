@@ -21,8 +21,8 @@ those that carry the data's values are in its dtype, counts are int64.
 
 from __future__ import annotations
 
-from ._moments import KernelPoints, Moments
-from ._namespace import device as device_of
+from .._backends.contract import KernelPoints, Moments
+from .._boundary.namespace import device as device_of
 
 __all__ = ["direct_pair_moments", "gather_rows", "total"]
 
@@ -39,7 +39,7 @@ def gather_rows(pool, rows, xp) -> list:
     counts = [int(c) for c in counts[:, 0]]
     padded = xp.zeros((max(counts), rows.shape[1]), dtype=rows.dtype, device=device_of(rows))
     if rows.shape[0]:
-        padded = xp.concat([rows, padded[rows.shape[0]:, :]], axis=0)
+        padded = xp.concat([rows, padded[rows.shape[0] :, :]], axis=0)
     gathered = pool.gather(padded)
     return [gathered[rank, :count, :] for rank, count in enumerate(counts)]
 

@@ -1,4 +1,4 @@
-"""The one module that talks to array-api-compat.
+"""The one module that talks to array-api-compat, and the few array utilities every stage uses.
 
 Everything else in ppm_array receives ``xp`` (an Array-API namespace) and a
 ``device`` from here and never inspects array types itself.
@@ -9,7 +9,18 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace, device, is_cupy_array, is_numpy_array, is_torch_array, to_device
 
-__all__ = ["array_namespace", "cast", "device", "from_host", "host_view", "is_cupy_array", "is_numpy_array", "to_numpy"]
+__all__ = [
+    "array_namespace",
+    "cast",
+    "device",
+    "from_host",
+    "has_float64",
+    "host_view",
+    "is_cupy_array",
+    "is_numpy_array",
+    "largest",
+    "to_numpy",
+]
 
 _DLPACK_CPU = 1  # DLPack's kDLCPU
 
@@ -23,6 +34,21 @@ def to_numpy(x) -> np.ndarray:
     if is_cupy_array(x):
         return x.get()
     return np.asarray(x)
+
+
+def largest(x, xp):
+    """``max(x)`` of a nonnegative 1-D array, as a 0-d array; 0 when it is empty."""
+    return xp.max(x) if x.shape[0] else xp.zeros((), dtype=x.dtype, device=device(x))
+
+
+def has_float64(xp, device) -> bool:
+    """Whether ``xp`` has float64 and complex128 on ``device`` (torch's MPS devices have neither; JAX without
+    x64), as its Array-API inspection namespace says (tens of microseconds); a namespace without one is
+    assumed to have them."""
+    if not hasattr(xp, "__array_namespace_info__"):
+        return True
+    supported = xp.__array_namespace_info__().dtypes(device=device)
+    return "float64" in supported and "complex128" in supported
 
 
 def cast(array, dtype, xp):

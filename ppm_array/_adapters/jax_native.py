@@ -2,9 +2,9 @@
 
 Nothing leaves the device: the subsamples are drawn with ``jax.random``, the
 persistence, MMD and gradients are the core's own functions
-(:func:`ppm_array._core.regularizer`) running on the JAX kernels of
+(:func:`ppm_array._regularizer.assembly.regularizer`) running on the JAX kernels of
 :mod:`ppm_array._backends.jax_native`, and ``jax.custom_vjp`` hands JAX the explicit
-gradients (DESIGN 2.2 and :mod:`ppm_array._moments`): nothing is differentiated
+gradients (DESIGN 2.2 and :mod:`ppm_array._mmd.kernel`): nothing is differentiated
 through a sort or an arg-max. Every shape is fixed by the input shapes, so the
 computation traces under ``jit``, batches under ``vmap`` and can be fused and sharded.
 
@@ -15,23 +15,27 @@ the ``k``-th entry ``q`` of ``dims`` (``s`` subsamples, ``m = 2q + 2`` points), 
 ``2k`` draws ``X``'s subsamples and key ``2k + 1`` ``Y``'s. With ``replace=True`` the
 rows are ``jax.random.randint(key_, (s, m), 0, N)``; with ``replace=False`` each row
 is an ``m``-subset by Floyd's algorithm, column ``c`` drawn from
-``jax.random.split(key_, m)[c]`` (as :func:`ppm_array._core.draw_indices` does with a
+``jax.random.split(key_, m)[c]`` (as :func:`ppm_array._persistence.sampling.draw_indices` does with a
 NumPy generator). These are not the subsamples the NumPy path draws from the same
 key (``backend="numba"``): both are uniform, so the two paths agree in distribution.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _core
-from ._backends import jax_native
-from ._options import RegularizerOptions
-from ._validation import Points
+from .._backends import jax_native
+from .._boundary.options import RegularizerOptions
+from .._boundary.validation import Points
+from .._mmd.bandwidth import MEDIAN_POINTS
+from .._persistence.persistence import monte_carlo_persistence
+from .._regularizer.assembly import regularizer
+from .._regularizer.draws import DeviceDraw
 
 __all__ = ["draw", "median_bandwidth", "ppm_reg", "regularizer_on_indices"]
 
@@ -54,13 +58,17 @@ def _subsample_rows(key, n_points: int, q: int, n_subsamples: int, replace: bool
 def draw(key, n_x: int, n_y: int, options: RegularizerOptions) -> tuple:
     """The subsamples of one call: per entry of ``options.dims``, ``(indices of X, indices of Y)``."""
     keys = jax.random.split(key, 2 * len(options.dims))
-    return tuple((_subsample_rows(keys[2 * k], n_x, q, s, options.replace),
-                  _subsample_rows(keys[2 * k + 1], n_y, q, s, options.replace))
-                 for k, (q, s) in enumerate(zip(options.dims, options.n_subsamples)))
+    return tuple(
+        (
+            _subsample_rows(keys[2 * k], n_x, q, s, options.replace),
+            _subsample_rows(keys[2 * k + 1], n_y, q, s, options.replace),
+        )
+        for k, (q, s) in enumerate(zip(options.dims, options.n_subsamples))
+    )
 
 
 def median_bandwidth(P, Q):
-    """:func:`ppm_array._core.median_bandwidth` in fixed shapes: the same number, without selecting points.
+    """:func:`ppm_array._mmd.bandwidth.median_bandwidth` in fixed shapes: the same number, without selecting points.
 
     The first ``MEDIAN_POINTS`` points with a feature of each sample are found by a
     stable sort and kept with a mask; the median is read at a position computed from
@@ -70,11 +78,13 @@ def median_bandwidth(P, Q):
     heads, valid, largest = [], [], []
     for S in (P, Q):
         alive = S.lifetime > 0
-        first = jnp.argsort(jnp.logical_not(alive), stable=True)[:_core.MEDIAN_POINTS]
+        first = jnp.argsort(jnp.logical_not(alive), stable=True)[:MEDIAN_POINTS]
         heads.append(jnp.stack([S.birth[first], S.lifetime[first]], axis=1))
         valid.append(alive[first])
-        largest.append(jnp.max(jnp.where(alive, jnp.abs(S.birth), 0), initial=0)
-                       + jnp.max(jnp.where(alive, S.lifetime, 0), initial=0))
+        largest.append(
+            jnp.max(jnp.where(alive, jnp.abs(S.birth), 0), initial=0)
+            + jnp.max(jnp.where(alive, S.lifetime, 0), initial=0)
+        )
     points, valid = jnp.concat(heads), jnp.concat(valid)
     fallback = jnp.maximum(largest[0], largest[1])
     fallback = jnp.where(fallback > 0, fallback, 1)
@@ -93,11 +103,16 @@ def _with_median_bandwidths(cloud_x, cloud_y, options: RegularizerOptions, draws
     """Per entry of ``dims``: the one-dimension options with the median rule's bandwidth filled in."""
     split = []
     for k, (q, s, (draw_x, draw_y)) in enumerate(zip(options.dims, options.n_subsamples, draws)):
-        P, Q = (_core.monte_carlo_persistence(jax_native, cloud, q, d.indices, d.mass, s)
-                for cloud, d in ((cloud_x, draw_x), (cloud_y, draw_y)))
+        P, Q = (
+            monte_carlo_persistence(jax_native, cloud, q, d.indices, d.mass, s)
+            for cloud, d in ((cloud_x, draw_x), (cloud_y, draw_y))
+        )
         bandwidth = jax.lax.stop_gradient(median_bandwidth(P, Q))
-        split.append(options._replace(dims=(q,), weights=(options.weights[k],), n_subsamples=(s,),
-                                      mmd=options.mmd._replace(bandwidth=bandwidth)))
+        split.append(
+            dataclasses.replace(
+                options, dims=(q,), weights=(options.weights[k],), n_subsamples=(s,), bandwidth=bandwidth
+            )
+        )
     return split
 
 
@@ -113,16 +128,20 @@ def _compute(X, Y, indices, options: RegularizerOptions, with_grad: bool) -> tup
 
 def _results(X, Y, indices, options: RegularizerOptions, with_grad: bool) -> tuple:
     cloud_x, cloud_y = (Points(A, jnp, None, A.dtype) for A in (X, Y))
-    draws = tuple((_core.DeviceDraw(index_x, None, 1.0 / s), _core.DeviceDraw(index_y, None, 1.0 / s))
-                  for (index_x, index_y), s in zip(indices, options.n_subsamples))
-    if options.mmd.bandwidth == "median":
-        parts = [_core.regularizer(jax_native, cloud_x, cloud_y, part, (pair,), with_grad=with_grad)
-                 for part, pair in zip(_with_median_bandwidths(cloud_x, cloud_y, options, draws), draws)]
+    draws = tuple(
+        (DeviceDraw(index_x, None, 1.0 / s), DeviceDraw(index_y, None, 1.0 / s))
+        for (index_x, index_y), s in zip(indices, options.n_subsamples)
+    )
+    if options.bandwidth == "median":
+        parts = [
+            regularizer(jax_native, cloud_x, cloud_y, part, (pair,), with_grad=with_grad)
+            for part, pair in zip(_with_median_bandwidths(cloud_x, cloud_y, options, draws), draws)
+        ]
         value = sum(part.value for part in parts)
-        gradients = ((sum(p.grad_x.grad for p in parts), sum(p.grad_y.grad for p in parts)) if with_grad else ())
+        gradients = (sum(p.grad_x.grad for p in parts), sum(p.grad_y.grad for p in parts)) if with_grad else ()
         terms, bandwidths = (jnp.concat([getattr(p, name) for p in parts]) for name in ("terms", "bandwidths"))
     else:
-        result = _core.regularizer(jax_native, cloud_x, cloud_y, options, draws, with_grad=with_grad)
+        result = regularizer(jax_native, cloud_x, cloud_y, options, draws, with_grad=with_grad)
         value, terms, bandwidths = result.value, result.terms, result.bandwidths
         gradients = (result.grad_x.grad, result.grad_y.grad) if with_grad else ()
     outputs = (value, *gradients, terms)

@@ -1,4 +1,5 @@
-"""Principal persistence: closed-form PH of many small subsamples, and its VJP."""
+"""The public functions of principal persistence: subsamples, closed-form PH of many small subsamples, its VJP,
+and exact PPMs of small clouds."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import math
 
 import numpy as np
 
-from . import _core
-from . import _validation as v
-from ._backends import on_host_kernels, select_backend
-from ._namespace import cast
-from ._sample import PersistenceSample
+from .._backends import select_backend
+from .._backends.host_views import on_host_kernels
+from .._boundary import validation as v
+from .._boundary.namespace import cast
+from .checks import check_sample, check_sample_edges, check_upstream
+from .persistence import Upstream, persistence
+from .persistence import persistence_vjp as vjp
+from .sample import PersistenceSample
+from .sampling import draw_indices
 
 __all__ = [
     "PersistenceSample",
     "exact_principal_persistence",
     "persistence_vjp",
     "principal_persistence",
+    "subsample_indices",
 ]
 
 # Exact PPMs enumerate every m-subset; beyond this many the enumeration is refused.
@@ -26,13 +32,16 @@ MAX_EXACT_SUBSETS = 2_000_000
 
 def _in_dtype(sample: PersistenceSample, dtype, xp) -> PersistenceSample:
     return sample._replace(
-        birth=cast(sample.birth, dtype, xp), lifetime=cast(sample.lifetime, dtype, xp), mass=cast(sample.mass, dtype, xp)
+        birth=cast(sample.birth, dtype, xp),
+        lifetime=cast(sample.lifetime, dtype, xp),
+        mass=cast(sample.mass, dtype, xp),
     )
 
 
 @on_host_kernels
-def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, replace=True, backend="auto",
-                          check_finite=True):
+def principal_persistence(
+    X, q, *, n_subsamples=None, indices=None, rng=None, replace=True, backend="auto", check_finite=True
+):
     """Monte Carlo principal persistence measure ``PPM_q(X)``.
 
     Each subsample of ``m = 2q + 2`` points has the closed-form ``PH_q`` of
@@ -87,11 +96,11 @@ def principal_persistence(X, q, *, n_subsamples=None, indices=None, rng=None, re
         raise ValueError("give exactly one of n_subsamples and indices")
     if indices is None:
         n_subsamples = v.check_n_subsamples(n_subsamples, q)
-        host = _core.draw_indices(generator, n_points, q, n_subsamples, replace)
+        host = draw_indices(generator, n_points, q, n_subsamples, replace)
         indices = cloud.xp.asarray(host, device=cloud.device)
     else:
         indices = v.check_indices(indices, n_points, q, cloud.xp, cloud.device)
-    return _in_dtype(_core.persistence(backend, cloud, q, indices), cloud.result_dtype, cloud.xp)
+    return _in_dtype(persistence(backend, cloud, q, indices), cloud.result_dtype, cloud.xp)
 
 
 @on_host_kernels
@@ -138,15 +147,17 @@ def persistence_vjp(X, sample, grad_birth, grad_lifetime, *, backend="auto", che
     backend = select_backend(v.check_backend(backend), cloud.array)
     if check_finite:
         v.require_finite(cloud, "X", backend)
-    sample = v.check_sample(sample, "sample", xp=xp, device=cloud.device, check_values=check_finite)
-    v.check_sample_edges(sample, "sample", cloud.array.shape[0], xp)
+    sample = check_sample(sample, "sample", xp=xp, device=cloud.device, check_values=check_finite)
+    check_sample_edges(sample, "sample", cloud.array.shape[0], xp)
     n_subsamples = sample.birth.shape[0]
-    grad_birth = v.check_upstream(grad_birth, "grad_birth", n_subsamples, cloud)
-    grad_lifetime = v.check_upstream(grad_lifetime, "grad_lifetime", n_subsamples, cloud)
-    working = sample._replace(lifetime=cast(sample.lifetime, cloud.array.dtype, xp),
-                              birth_edge=xp.astype(sample.birth_edge, xp.int64),
-                              death_edge=xp.astype(sample.death_edge, xp.int64))
-    gradient = _core.persistence_vjp(backend, cloud, [_core.Upstream(working, grad_birth, grad_lifetime)])
+    grad_birth = check_upstream(grad_birth, "grad_birth", n_subsamples, cloud)
+    grad_lifetime = check_upstream(grad_lifetime, "grad_lifetime", n_subsamples, cloud)
+    working = sample._replace(
+        lifetime=cast(sample.lifetime, cloud.array.dtype, xp),
+        birth_edge=xp.astype(sample.birth_edge, xp.int64),
+        death_edge=xp.astype(sample.death_edge, xp.int64),
+    )
+    gradient = vjp(backend, cloud, [Upstream(working, grad_birth, grad_lifetime)])
     if check_finite and not gradient.fits(cloud.result_dtype, xp):
         raise ValueError(f"grad_birth and grad_lifetime give a gradient beyond the range of {cloud.result_dtype}")
     return cast(gradient.grad, cloud.result_dtype, xp)
@@ -211,5 +222,47 @@ def exact_principal_persistence(X, q, *, replace=True, backend="auto", check_fin
     indices = xp.asarray(subsets, device=cloud.device)
     mass = xp.asarray(masses, dtype=cloud.array.dtype, device=cloud.device)
     # The collapsed point is the row (0, ..., 0): all distances 0, so birth = lifetime = 0.
-    return _in_dtype(_core.persistence(backend, cloud, q, indices, mass), cloud.result_dtype, xp)
+    return _in_dtype(persistence(backend, cloud, q, indices, mass), cloud.result_dtype, xp)
 
+
+def subsample_indices(n_points, q, n_subsamples, *, rng=None, replace=True, xp=None, device=None):
+    """Draw ``n_subsamples`` index tuples of ``2q + 2`` points.
+
+    Parameters
+    ----------
+    n_points : int
+        Number of points ``N`` in the cloud; indices lie in ``[0, N)``.
+    q : int
+        Homology dimension; each row has ``m = 2q + 2`` entries.
+    n_subsamples : int
+        Number of rows ``s``.
+    rng : None, int or numpy.random.Generator, optional
+        Source of randomness. An ``int`` is a seed; a ``Generator`` is advanced.
+    replace : bool, default True
+        ``True`` draws each row uniformly from ``{0..N-1}^m`` (the paper's
+        definition; rows may repeat a point and then have no feature).
+        ``False`` draws uniform ``m``-subsets (needs ``N >= m``).
+    xp : Array-API namespace, optional
+        Namespace of the result; NumPy when omitted.
+    device : optional
+        Device of the result in ``xp``.
+
+    Returns
+    -------
+    indices : integer array, shape (n_subsamples, 2q + 2), dtype int64
+
+    Examples
+    --------
+    >>> import ppm_array as pa
+    >>> pa.subsample_indices(10, 1, 3, rng=0).shape
+    (3, 4)
+    """
+    n_points = v.check_n_points(n_points)
+    q = v.check_q(q)
+    n_subsamples = v.check_n_subsamples(n_subsamples, q)
+    replace = v.check_bool(replace, "replace")
+    generator = v.check_rng(rng)
+    indices = draw_indices(generator, n_points, q, n_subsamples, replace)
+    if xp is None:
+        return indices
+    return xp.asarray(indices, device=device)

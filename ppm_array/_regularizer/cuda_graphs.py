@@ -4,7 +4,7 @@ A PPM-Reg call on the Numba-CUDA backend is about fifteen kernel launches and a
 hundred small CuPy operations, each paid in host time (numba-cuda's dispatcher
 alone takes about a millisecond per launch with CuPy arguments): small calls were
 bound by the host, at a fixed 13 ms. Here the device part of a call
-(:func:`ppm_array._core.regularizer`, which moves nothing between host and device)
+(:func:`ppm_array._regularizer.assembly.regularizer`, which moves nothing between host and device)
 runs on static buffers under CUDA stream capture, once per *key* (the clouds' shapes
 and dtypes, the options, the shapes of the draws, the device and the caller's stream).
 After that a call with the same key queues five operations on the caller's stream and
@@ -27,11 +27,13 @@ import sys
 import threading
 import warnings
 from collections import OrderedDict
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import _core
+from .._mmd.method import takes_fourier
+from .draws import DeviceDraw, upload
 
 __all__ = ["CAPACITY", "ENABLED", "applies", "clear", "run"]
 
@@ -43,10 +45,9 @@ ENABLED = True
 def applies(backend, options, draws, xp) -> bool:
     """Whether a PPM-Reg call of a single process with these draws can run as a graph: CuPy arrays on the
     Numba-CUDA backend, a numeric bandwidth and the direct sums for every dimension."""
-    if getattr(backend, "__name__", "").rpartition(".")[2] != "numba_cuda" or options.mmd.bandwidth == "median":
+    if getattr(backend, "__name__", "").rpartition(".")[2] != "numba_cuda" or options.bandwidth == "median":
         return False
-    return not any(_core.takes_fourier(backend, options.mmd, dx.indices.shape[0] + dy.indices.shape[0], xp)
-                   for dx, dy in draws)
+    return not any(takes_fourier(backend, options, dx.indices.shape[0] + dy.indices.shape[0], xp) for dx, dy in draws)
 
 
 class CuPyDevice:
@@ -67,7 +68,7 @@ class CuPyDevice:
     def copy_into(self, target, source) -> None:
         self.cupy.copyto(target, source)
 
-    def staging(self, n_entries: int, dtype) -> "Staging":
+    def staging(self, n_entries: int, dtype) -> Staging:
         return Staging(self.cupy, n_entries, dtype)
 
     def capture(self, body: Callable):
@@ -97,11 +98,11 @@ class Staging:
 
     def __init__(self, cupy, n_entries: int, dtype):
         self.cupy, self.n_entries, self.dtype = cupy, n_entries, np.dtype(dtype)
-        self.slots = []
+        self.slots: list[tuple[np.ndarray, Any]] = []
 
     def upload(self, target, parts, stream) -> None:
         """Concatenate the host arrays ``parts`` into a free buffer and copy it to ``target``, queued on ``stream``."""
-        for buffer, event in self.slots:
+        for buffer, event in self.slots:  # noqa: B007 (the buffer found is used after the loop)
             if event.done:
                 break
         else:
@@ -150,11 +151,11 @@ class _Graph:
 
         def static_draw(d, where_indices, where_mass):
             offset, shape = where_indices
-            indices = xp.reshape(self.indices[offset:offset + int(np.prod(shape))], shape)
+            indices = xp.reshape(self.indices[offset : offset + int(np.prod(shape))], shape)
             mass = None
             if where_mass is not None:
-                mass = xp.astype(self.masses[where_mass[0]:where_mass[0] + where_mass[1]], dtype)
-            return _core.DeviceDraw(indices, mass, d.mass_square_sum)
+                mass = xp.astype(self.masses[where_mass[0] : where_mass[0] + where_mass[1]], dtype)
+            return DeviceDraw(indices, mass, d.mass_square_sum)
 
         def captured():
             flat = [d for pair in draws for d in pair]
@@ -186,7 +187,9 @@ class _Graph:
             self.mass_staging.upload(self.masses, [d.mass for d in flat if d.mass is not None], stream)
         device.launch(self.graph, stream)
         copies = [device.copy(buffer) for buffer in self.flat]
-        return tuple(copies[b][offset:offset + int(np.prod(shape))].reshape(shape) for b, offset, shape in self.pieces)
+        return tuple(
+            copies[b][offset : offset + int(np.prod(shape))].reshape(shape) for b, offset, shape in self.pieces
+        )
 
 
 _lock = threading.Lock()
@@ -215,34 +218,45 @@ def _signature(cloud) -> tuple:
 
 
 def _draws_signature(draws) -> tuple:
-    return tuple((d.indices.shape, None if d.mass is None else d.mass.shape, d.mass_square_sum)
-                 for pair in draws for d in pair)
+    return tuple(
+        (d.indices.shape, None if d.mass is None else d.mass.shape, d.mass_square_sum) for pair in draws for d in pair
+    )
 
 
 def run(body: Callable, key, cloud_x, cloud_y, draws, device=None) -> tuple:
     """``body(cloud_x, cloud_y, device_draws)`` (a tuple of device arrays): eagerly at the first call of a
     key, by a CUDA graph from the second on. ``key`` identifies everything ``body`` does besides the
-    shapes of its arguments (the options); ``draws`` are host :class:`~ppm_array._core.Draw` pairs."""
+    shapes of its arguments (the options); ``draws`` are host :class:`~ppm_array._regularizer.draws.Draw` pairs."""
     if not ENABLED:
-        return body(cloud_x, cloud_y, _core.upload(draws, cloud_x))
+        return body(cloud_x, cloud_y, upload(draws, cloud_x))
     device = CuPyDevice() if device is None else device
     stream = device.stream()
-    full_key = (key, device.device_id(cloud_x.array), stream.ptr, _signature(cloud_x), _signature(cloud_y),
-                _draws_signature(draws))
+    full_key = (
+        key,
+        device.device_id(cloud_x.array),
+        stream.ptr,
+        _signature(cloud_x),
+        _signature(cloud_y),
+        _draws_signature(draws),
+    )
     with _lock:
         graph = _graphs.get(full_key)
         if graph is None and full_key not in _seen:
             _remember(_seen, full_key)
-            return body(cloud_x, cloud_y, _core.upload(draws, cloud_x))
+            return body(cloud_x, cloud_y, upload(draws, cloud_x))
         if graph is None and full_key in _uncapturable:
-            return body(cloud_x, cloud_y, _core.upload(draws, cloud_x))
+            return body(cloud_x, cloud_y, upload(draws, cloud_x))
         if graph is None:
             try:
                 graph = _Graph(device, body, cloud_x, cloud_y, draws)
             except Exception as error:  # an operation that cannot be captured (a host read): eager from now on
                 _remember(_uncapturable, full_key)
-                warnings.warn(f"ppm_array: this call could not be captured as a CUDA graph and runs eagerly from "
-                              f"now on ({type(error).__name__}: {error})", RuntimeWarning, stacklevel=4)
-                return body(cloud_x, cloud_y, _core.upload(draws, cloud_x))
+                warnings.warn(
+                    f"ppm_array: this call could not be captured as a CUDA graph and runs eagerly from "
+                    f"now on ({type(error).__name__}: {error})",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return body(cloud_x, cloud_y, upload(draws, cloud_x))
         _remember(_graphs, full_key, graph)
         return graph.replay(cloud_x, cloud_y, draws, stream)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from . import _validation as v
-from ._backends import on_host_kernels, select_backend
-from ._namespace import array_namespace, cast, device
-from ._options import MMDOptions
+from .._backends import select_backend
+from .._backends.host_views import on_host_kernels
+from .._boundary import validation as v
+from .._boundary.namespace import array_namespace, cast, device
+from .._boundary.options import MMDOptions
+from .._persistence.checks import check_sample
+from .mmd import kernel_mmd
 
 __all__ = ["mmd", "mmd_value_and_grad"]
 
@@ -16,9 +18,9 @@ __all__ = ["mmd", "mmd_value_and_grad"]
 def _prepare(P, Q, estimator, backend, check_finite, keywords):
     """Validate both samples and the options: working samples (float32 or float64), the caller's dtype."""
     check_finite = v.check_bool(check_finite, "check_finite")
-    P = v.check_sample(P, "P", check_values=check_finite)
+    P = check_sample(P, "P", check_values=check_finite)
     xp = array_namespace(P.birth)
-    Q = v.check_sample(Q, "Q", xp=xp, device=device(P.birth), check_values=check_finite)
+    Q = check_sample(Q, "Q", xp=xp, device=device(P.birth), check_values=check_finite)
     if P.birth.dtype != Q.birth.dtype:
         raise TypeError(f"P and Q must have the same dtype; got {P.birth.dtype} and {Q.birth.dtype}")
     if P.q != Q.q:
@@ -30,20 +32,37 @@ def _prepare(P, Q, estimator, backend, check_finite, keywords):
                 raise ValueError(f"estimator='u' needs at least 2 points in {name}; got {sample.birth.shape[0]}")
     result_dtype = P.birth.dtype
     working = result_dtype if result_dtype in (xp.float32, xp.float64) else xp.float32
-    P, Q = (S._replace(birth=cast(S.birth, working, xp), lifetime=cast(S.lifetime, working, xp),
-                       mass=cast(S.mass, working, xp)) for S in (P, Q))
+    P, Q = (
+        S._replace(
+            birth=cast(S.birth, working, xp), lifetime=cast(S.lifetime, working, xp), mass=cast(S.mass, working, xp)
+        )
+        for S in (P, Q)
+    )
     return P, Q, xp, options, select_backend(v.check_backend(backend), P.birth), result_dtype
 
 
 def _finite_result(value, xp):
     if not bool(xp.all(xp.isfinite(value))):
-        raise ValueError("P and Q give an MMD that overflows their dtype; rescale the points and the bandwidth "
-                         "(the MMD of c z with bandwidth c h is c^(2 weight_power) times that of z with h)")
+        raise ValueError(
+            "P and Q give an MMD that overflows their dtype; rescale the points and the bandwidth "
+            "(the MMD of c z with bandwidth c h is c^(2 weight_power) times that of z with h)"
+        )
 
 
 @on_host_kernels
-def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10, backend="auto",
-        check_finite=True):
+def mmd(
+    P,
+    Q,
+    *,
+    bandwidth,
+    weight_power=1.0,
+    estimator="v",
+    squared=True,
+    method="auto",
+    tol=1e-10,
+    backend="auto",
+    check_finite=True,
+):
     """Kernel MMD between two persistence samples.
 
     With ``k(z1, z2) = w(l1) w(l2) exp(-|z1 - z2|^2 / (2 h^2))``, ``z = (birth,
@@ -82,8 +101,8 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, metho
         would be too large; ``"fft"`` refuses such a grid with a ``ValueError``.
     tol : float in [1e-12, 1), default 1e-10
         The Fourier method's error: the value within ``tol * S^2``, ``S = sum a_i
-        w(l_i) + sum b_j w(l'_j)`` (the scale at which the direct sum rounds too),
-        and the gradients within ``tol`` times their scale (``docs/math.md``): a
+        w(l_i) + sum b_j w(l'_j)`` (the size at which the direct sum rounds too),
+        and the gradients within ``tol`` times their size (``docs/math.md``): a
         relative error of ``tol`` where the terms do not cancel. Ignored by ``"direct"``.
     backend : {"auto", "array_api", "numba"}
     check_finite : bool, default True
@@ -102,11 +121,16 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, metho
     >>> abs(float(pa.mmd(P, P, bandwidth=0.5))) < 1e-15   # 0 up to rounding
     True
     """
-    P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
-                                                 dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared,
-                                                      method=method, tol=tol))
+    P, Q, xp, options, backend, dtype = _prepare(
+        P,
+        Q,
+        estimator,
+        backend,
+        check_finite,
+        dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared, method=method, tol=tol),
+    )
     with np.errstate(over="ignore"):  # an overflowing value is refused below
-        value = _core.kernel_mmd(backend, P, Q, options, with_grad=False, grad_at_collapsed=True, xp=xp).value
+        value = kernel_mmd(backend, P, Q, options, with_grad=False, grad_at_collapsed=True, xp=xp).value
         value = xp.asarray(cast(value, dtype, xp))
     if check_finite:
         _finite_result(value, xp)
@@ -114,8 +138,19 @@ def mmd(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, metho
 
 
 @on_host_kernels
-def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squared=True, method="auto", tol=1e-10,
-                       backend="auto", check_finite=True):
+def mmd_value_and_grad(
+    P,
+    Q,
+    *,
+    bandwidth,
+    weight_power=1.0,
+    estimator="v",
+    squared=True,
+    method="auto",
+    tol=1e-10,
+    backend="auto",
+    check_finite=True,
+):
     """:func:`mmd` and its gradients with respect to the points of ``P`` and ``Q``.
 
     The masses are constants. The gradient with respect to a lifetime of 0 is
@@ -137,11 +172,16 @@ def mmd_value_and_grad(P, Q, *, bandwidth, weight_power=1.0, estimator="v", squa
     >>> dl_P.shape, dl_Q.shape
     ((64,), (64,))
     """
-    P, Q, xp, options, backend, dtype = _prepare(P, Q, estimator, backend, check_finite,
-                                                 dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared,
-                                                      method=method, tol=tol))
+    P, Q, xp, options, backend, dtype = _prepare(
+        P,
+        Q,
+        estimator,
+        backend,
+        check_finite,
+        dict(bandwidth=bandwidth, weight_power=weight_power, squared=squared, method=method, tol=tol),
+    )
     with np.errstate(over="ignore"):  # an overflowing result is refused below
-        value, grads, _ = _core.kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
+        value, grads, _ = kernel_mmd(backend, P, Q, options, with_grad=True, grad_at_collapsed=True, xp=xp)
         value = xp.asarray(cast(value, dtype, xp))
         grads_p, grads_q = (tuple(cast(g, dtype, xp) for g in pair) for pair in grads)
     if check_finite:

@@ -1,0 +1,158 @@
+"""The JAX adapter's implementation (the user's documentation is :mod:`ppm_array.jax`): the ``custom_vjp``
+function, its JAX-native path and its host-callback path."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._boundary.namespace import array_namespace
+from .._boundary.options import RegularizerOptions
+from .._regularizer.evaluate import evaluate
+from .._regularizer.results import PPMRegTerms, require_finite_results
+from . import jax_native as _jax_native
+
+__all__ = ["ppm_reg"]
+
+_COMPUTED = (np.float32, np.float64)
+
+
+def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
+    """Everything that can be checked while tracing: shapes, dtypes and options."""
+    options = RegularizerOptions.from_keywords("ppm_array.jax.ppm_reg()", keywords, exclude=("rng",))
+    for name, array in (("X", X), ("Y", Y)):
+        if array.ndim != 2 or 0 in array.shape:
+            raise ValueError(f"{name} must be 2-D with shape (N, d), N >= 1 and d >= 1; got shape {tuple(array.shape)}")
+        if not jnp.issubdtype(array.dtype, jnp.floating):
+            raise TypeError(f"{name} must have a real floating dtype; got {array.dtype}")
+    if X.dtype != Y.dtype:
+        raise TypeError(f"X and Y must have the same dtype; got {X.dtype} and {Y.dtype}")
+    options.check_sizes({"X": X.shape[0], "Y": Y.shape[0]})
+    if _is_native(options, X.dtype) and options.method == "fft":
+        raise ValueError(
+            "method='fft' is not available on the JAX-native path (backend='auto' with float32 or "
+            "float64): there is no NUFFT for JAX arrays in ppm_array, and the Fourier method's grid "
+            "is sized from the data's range, a shape XLA needs before it sees the data; use "
+            "method='direct' or 'auto', or backend='numba' for the host path with FINUFFT"
+        )
+    return options
+
+
+def _is_native(options: RegularizerOptions, dtype) -> bool:
+    """Whether the JAX-native path computes: ``backend="auto"`` and a dtype it computes in."""
+    return options.backend == "auto" and dtype in _COMPUTED
+
+
+def _typed_key(key):
+    """``key`` as a typed PRNG key: a typed key (``jax.random.key``) as it is, a legacy one
+    (``jax.random.PRNGKey``, ``uint32`` data) wrapped."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return key
+    if dtype is not None and dtype == jnp.uint32 and getattr(key, "ndim", 0) >= 1:
+        return jax.random.wrap_key_data(key)
+    raise TypeError(
+        f"key must be a JAX PRNG key, e.g. jax.random.key(0) (or jax.random.PRNGKey(0)); got "
+        f"{type(key).__name__}{'' if dtype is None else f' of dtype {dtype}'}"
+    )
+
+
+def _host(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
+    """``value, [grad_X, grad_Y,] terms, bandwidths`` as NumPy arrays in the dtype of ``X``.
+
+    float16 and bfloat16 are computed in float32 and cast back; a result that overflows
+    there is refused (with ``check_finite``) with the core's error.
+    """
+    X, Y = np.asarray(X), np.asarray(Y)
+    dtype = X.dtype
+    if dtype not in _COMPUTED:
+        X, Y = X.astype(np.float32), Y.astype(np.float32)
+    rng = np.random.default_rng(np.asarray(key_data, dtype=np.uint32).ravel())
+    *results, terms = evaluate(X, Y, dataclasses.replace(options, return_terms=True), rng, with_grad=with_grad)
+    with np.errstate(over="ignore"):  # overflow to inf is refused below
+        results = tuple(np.asarray(r).astype(dtype) for r in (*results, terms.mmd, terms.bandwidth))
+    if dtype not in _COMPUTED and options.check_finite:
+        require_finite_results(results, dtype, options.weight_power, array_namespace(results[0]))
+    return results
+
+
+def _callback(X, Y, key_data, options, with_grad: bool):
+    per_dimension = jax.ShapeDtypeStruct((len(options.dims),), X.dtype)
+    gradients = (jax.ShapeDtypeStruct(X.shape, X.dtype), jax.ShapeDtypeStruct(Y.shape, Y.dtype)) if with_grad else ()
+    shapes = (jax.ShapeDtypeStruct((), X.dtype), *gradients, per_dimension, per_dimension)
+    return jax.pure_callback(
+        partial(_host, options=options, with_grad=with_grad), shapes, X, Y, key_data, vmap_method="sequential"
+    )
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _ppm_reg(X, Y, key_data, options):
+    """``(value, terms, bandwidths)``; only ``value`` is differentiated (``ppm_reg`` stops the others)."""
+    return _callback(X, Y, key_data, options, with_grad=False)
+
+
+def _forward(X, Y, key_data, options):
+    value, grad_x, grad_y, terms, bandwidths = _callback(X, Y, key_data, options, with_grad=True)
+    return (value, terms, bandwidths), (grad_x, grad_y, key_data)
+
+
+def _backward(options, residuals, cotangents):
+    grad_x, grad_y, key_data = residuals
+    cotangent = cotangents[0]
+    return cotangent * grad_x, cotangent * grad_y, np.zeros(key_data.shape, dtype=jax.dtypes.float0)
+
+
+_ppm_reg.defvjp(_forward, _backward)
+
+
+def _refuse_non_finite(X, Y) -> None:
+    """NaN or inf in ``X`` or ``Y`` refused where their values are known (eager calls, ``jax.grad`` without
+    ``jit``: one host read each), as on every other path; under ``jit`` they make the results NaN."""
+    for name, array in (("X", X), ("Y", Y)):
+        try:
+            finite = bool(jnp.all(jnp.isfinite(array)))
+        except jax.errors.ConcretizationTypeError:  # traced by jit: no value to read
+            return
+        if not finite:
+            raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def ppm_reg(X, Y, key, **options):
+    """PPM-Reg of two JAX arrays, differentiable with ``jax.grad`` and traceable by ``jax.jit``.
+
+    Parameters
+    ----------
+    X, Y : jax arrays, shapes (N_X, d_X) and (N_Y, d_Y), one floating dtype
+        float32 or float64; float16 and bfloat16 are computed in float32.
+    key : JAX PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``)
+        Selects the subsamples: the same key, the same subsamples.
+    **options
+        ``bandwidth`` (required) and the other options of :func:`ppm_array.ppm_reg`
+        except ``rng``. With ``return_terms=True`` the result is ``(value, terms)``,
+        the terms carrying no gradient.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, ppm_array.jax as paj
+    >>> X = jax.random.normal(jax.random.key(0), (64, 2))
+    >>> Y = jax.random.normal(jax.random.key(1), (64, 2))
+    >>> grad = jax.grad(paj.ppm_reg)(X, Y, jax.random.key(2), bandwidth=0.2)
+    >>> grad.shape
+    (64, 2)
+    """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    checked = _check_static(X, Y, options)
+    key = _typed_key(key)
+    if _is_native(checked, X.dtype):
+        if checked.check_finite:
+            _refuse_non_finite(X, Y)
+        value, terms, bandwidths = _jax_native.ppm_reg(X, Y, key, checked)
+    else:
+        value, terms, bandwidths = _ppm_reg(X, Y, jax.random.key_data(key), checked)
+    if not checked.return_terms:
+        return value
+    return value, PPMRegTerms(*(jax.lax.stop_gradient(a) for a in (terms, bandwidths)))

@@ -1,0 +1,1 @@
+"""Stage 1, persistence: drawing subsamples, the closed-form PH of each (through a backend's kernel), and its VJP."""
