@@ -231,6 +231,21 @@ def kernel_rate(lines) -> None:
                  f"{ROWS_NOTE}): {16 * sms * clock / 1e9:.0f} G pairs/s.")
 
 
+def batches(lines) -> None:
+    """A batch of clouds (issue 23) in one call against a loop of one call per item, on CuPy, float32."""
+    rng = np.random.default_rng(0)
+    lines += ["", "### Batches of clouds: one call against a loop over the items (float32, dims (0, 1))", "",
+              "| B | N | s | one batched call (ms) | loop over the items (ms) | loop / batched |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for n_items, n_points, n_subsamples in ((512, 64, 64), (64, 256, 1024)):
+        X, Y = (cupy.asarray(rng.normal(size=(n_items, n_points, 2)), dtype=np.float32) for _ in range(2))
+        options = dict(bandwidth=0.3, weights=(1.0, 50.0), n_subsamples=n_subsamples, rng=1, check_finite=False)
+        batched = per_call(lambda: pa.ppm_reg_value_and_grad(X, Y, **options))
+        loop = per_call(lambda: [pa.ppm_reg_value_and_grad(X[b], Y[b], **options) for b in range(n_items)], most=5)
+        lines.append(f"| {n_items} | {n_points} | {n_subsamples} | {1e3 * batched:.2f} | {1e3 * loop:.1f} | "
+                     f"{loop / batched:.1f} |")
+
+
 def write_section(path: Path, text: str) -> None:
     """Replace the GPU section of ``path`` (between the markers) with ``text``."""
     document = path.read_text()
@@ -261,7 +276,7 @@ def main(argv=None) -> None:
         lines += ["", "cuFINUFFT was not installed on this machine: the s = 2^20 Fourier row was **not measured**."]
     print("\n".join(lines), flush=True)
     for section in (accuracy, synchronisation, lambda lines: step_times(lines, load_published(args.published)),
-                    kernel_rate):
+                    kernel_rate, batches):
         printed = len(lines)
         guarded(lambda: section(lines), lines, "this section")
         print("\n".join(lines[printed:]), flush=True)

@@ -8,8 +8,11 @@ tensors for the Array-API backend; tensors on other devices take the Array-API
 backend too. Results come back through DLPack the same way. The gradients are computed in the
 forward pass only when autograd will need them, and only they are saved for backward.
 
-It works under ``torch.autograd``, ``torch.func.grad`` / ``vjp`` and ``torch.func.vmap``
-(a loop over the batch), and ``torch.compile`` (an explicit graph break: the
+A batch of clouds, ``X`` of shape ``(B, N, d)`` with ``Y`` of shape ``(B, M, d)`` or one
+shared ``(M, d)``, gives values of shape ``(B,)``, every item on the same subsamples.
+It works under ``torch.autograd``, ``torch.func.grad`` / ``vjp`` / ``jacrev`` and
+``torch.func.vmap`` (one batched call of the core, not a loop), and
+``torch.compile`` (an explicit graph break: the
 computation leaves torch). Second derivatives are not available: PPM-Reg's gradient
 is a first-order formula, and differentiating it twice raises a ``RuntimeError``
 saying so.

@@ -90,12 +90,13 @@ def check_outcome(call, *expected_shapes):
 def test_fuzz_ppm_reg_value_and_grad(backend, data):
     X, Y = data.draw(clouds()), data.draw(clouds())
     kwargs = options(data.draw, with_dims=True)
-    shape_x = X.shape if X.ndim == 2 else None
-    result = check_outcome(lambda: pa.ppm_reg_value_and_grad(X, Y, backend=backend, **kwargs), (), shape_x, Y.shape)
+    value_shape = X.shape[:1] if X.ndim == 3 else ()  # a 3-D X is a batch of clouds: one value each
+    result = check_outcome(lambda: pa.ppm_reg_value_and_grad(X, Y, backend=backend, **kwargs), value_shape, X.shape,
+                           Y.shape)
     if result is not None:
         assert result[1].dtype == X.dtype and result[2].dtype == Y.dtype
         if isinstance(kwargs["rng"], int):  # None and a shared Generator draw new subsamples
-            assert float(pa.ppm_reg(X, Y, backend=backend, **kwargs)) == float(result[0])
+            np.testing.assert_array_equal(pa.ppm_reg(X, Y, backend=backend, **kwargs), result[0])
 
 
 @given(data=st.data())
@@ -210,10 +211,11 @@ def test_fuzz_jax_adapter(data):
         assert np.isnan(float(value))
         return
     try:
-        value = check_outcome(lambda: paj.ppm_reg(X, Y, jax.random.key(0), **kwargs), ())
+        value = check_outcome(lambda: paj.ppm_reg(X, Y, jax.random.key(0), **kwargs), X.shape[:1] if X.ndim == 3 else ())
     except jax.errors.JaxRuntimeError as error:  # values are only seen in the host callback
         assert "contains NaN or infinite values" in str(error) or "too large for results in" in str(error)
         return
     if value is not None:  # valid input: the gradient too (jax.grad itself refuses integer inputs)
-        grad = check_outcome(lambda: jax.grad(paj.ppm_reg)(X, Y, jax.random.key(0), **kwargs), X.shape)
+        grad = check_outcome(lambda: jax.grad(lambda x: paj.ppm_reg(x, Y, jax.random.key(0), **kwargs).sum())(X),
+                             X.shape)
         assert grad.dtype == jnp.asarray(X).dtype

@@ -41,6 +41,21 @@ def test_cupy_equals_numpy(dtype, rtol):
         assert relative(cupy.asnumpy(a), b) <= rtol
 
 
+@pytest.mark.parametrize("shared_y", [False, True])
+def test_a_batch_on_cupy_equals_numpy(shared_y):
+    """A batch of clouds on the device (its graph captured on the second call, replayed on the third) equals
+    the NumPy batch."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6, 80, 2))
+    Y = rng.normal(size=(70, 2)) if shared_y else rng.normal(size=(6, 70, 2))
+    options = dict(bandwidth=0.3, weights=(1.0, 20.0), n_subsamples=500, method="direct")
+    for step in range(3):
+        expected = pa.ppm_reg_value_and_grad(X + 0.01 * step, Y, rng=step, **options)
+        got = pa.ppm_reg_value_and_grad(cupy.asarray(X + 0.01 * step), cupy.asarray(Y), rng=step, **options)
+        for a, b in zip(got, expected):
+            assert a.shape == b.shape and relative(cupy.asnumpy(a), b) <= 1e-10
+
+
 def test_float32_gradients_within_1e3_of_float64():
     X, Y = blob_and_circle(300, 250, seed=1, noise=0.05)
     wide = pa.ppm_reg_value_and_grad(cupy.asarray(X), cupy.asarray(Y), **OPTIONS)

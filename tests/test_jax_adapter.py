@@ -154,3 +154,44 @@ def test_method_tol_and_per_dimension_subsamples_reach_the_core():
     expected = core(X, Y, key, n_subsamples=(2500, 4000), method="fft", tol=1e-6)
     assert float(value) == float(expected[0])
     np.testing.assert_array_equal(np.asarray(grad_x), expected[1])
+
+
+@pytest.mark.parametrize("backend", ["auto", "numba"])
+@pytest.mark.parametrize("shared_y", [False, True])
+def test_a_batch_of_clouds_is_each_cloud_on_the_same_key(backend, shared_y):
+    """X of shape (B, N, d): every item equals the call on that item with the same key (both paths), and the
+    gradients equal each item's own."""
+    X, Y = clouds(1)
+    batch = jnp.asarray(np.stack([X, 1.5 * X, 0.5 * X]))
+    Yb = jnp.asarray(Y) if shared_y else jnp.asarray(np.stack([Y, Y[::-1] * 2, Y * 0.3]))
+    key = jax.random.key(3)
+    options = dict(OPTIONS, backend=backend)
+    values = paj.ppm_reg(batch, Yb, key, **options)
+    grads = jax.grad(lambda x: paj.ppm_reg(x, Yb, key, **options).sum())(batch)
+    for b in range(3):
+        y = Yb if shared_y else Yb[b]
+        assert float(values[b]) == pytest.approx(float(paj.ppm_reg(batch[b], y, key, **options)), rel=1e-12)
+        np.testing.assert_allclose(np.asarray(grads[b]), np.asarray(jax.grad(paj.ppm_reg)(batch[b], y, key, **options)),
+                                   rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match=r"a batch of clouds is X of shape \(B, N, d\)"):
+        paj.ppm_reg(batch, jnp.stack([Yb] * 4) if shared_y else Yb[:2], key, **options)
+
+
+def test_vmap_of_the_host_path_is_one_callback(monkeypatch):
+    """Under jax.vmap the host path calls the core once, with the batch (and the same key for every item)."""
+    from ppm_array._adapters import jax as implementation
+
+    calls, evaluate = [], implementation.evaluate
+
+    def recording(X, Y, *args, **kwargs):
+        calls.append((np.shape(X), np.shape(Y)))
+        return evaluate(X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(implementation, "evaluate", recording)
+    X, Y = clouds(2)
+    batch = jnp.asarray(np.stack([X, 2 * X, 0.5 * X, X[::-1]]))
+    key = jax.random.key(5)
+    grads = jax.jit(jax.vmap(jax.grad(lambda x: paj.ppm_reg(x, jnp.asarray(Y), key, **HOST))))(batch)
+    assert calls == [((4, 40, 2), (4, 35, 2))]
+    for b in range(4):
+        np.testing.assert_allclose(np.asarray(grads[b]), core(np.asarray(batch[b]), Y, key)[1], rtol=1e-10, atol=1e-14)

@@ -271,3 +271,24 @@ def test_public_functions_check_samples_before_the_cuda_kernels(monkeypatch):
         bad = sample._replace(**{field: move(np.full((6, 2), 99, dtype=np.int64))})
         with pytest.raises(ValueError, match=f"sample.{field} must lie in"):
             pa.persistence_vjp(X, bad, ones, ones)
+
+
+@pytest.mark.parametrize("shared_y", [False, True])
+def test_a_batch_on_the_cuda_kernels_equals_the_cpu_batch(monkeypatch, shared_y):
+    """A batch of clouds through the CUDA kernels (the items' moments one item at a time, the persistence and
+    the VJP of the whole batch in one launch each) equals the Numba CPU batch."""
+    from ppm_array._regularizer import cuda_graphs
+    from ppm_array._regularizer import evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "select_backend", lambda name, array: numba_cuda)
+    monkeypatch.setattr(cuda_graphs, "ENABLED", False)  # graphs need CuPy; the simulator takes NumPy arrays
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3, 12, 2))
+    Y = rng.normal(size=(10, 2)) if shared_y else rng.normal(size=(3, 10, 2))
+    options = dict(bandwidth=0.4, weights=(1.0, 10.0), n_subsamples=40, rng=2, method="direct")
+    got = pa.ppm_reg_value_and_grad(X, Y, **options)
+    monkeypatch.undo()
+    expected = pa.ppm_reg_value_and_grad(X, Y, backend="numba", **options)
+    for a, b in zip(got, expected):
+        assert np.shape(a) == b.shape
+        np.testing.assert_allclose(to_numpy(a), b, rtol=1e-10, atol=1e-12 * np.abs(b).max())

@@ -27,7 +27,7 @@ def vjp(**fields):
 CASES = [
     # shapes
     ("1-D X", reg(x=X[:, 0]), ValueError, "X must be 2-D"),
-    ("3-D X", reg(x=X[None]), ValueError, "X must be 2-D"),
+    ("4-D X", reg(x=X[None, None]), ValueError, "X must be 2-D with shape (N, d), or 3-D with shape (B, N, d)"),
     ("empty X", reg(x=X[:0]), ValueError, "X must have at least one point"),
     ("no features", reg(y=Y[:, :0]), ValueError, "Y must have at least one point and one feature"),
     ("list X", reg(x=X.tolist()), TypeError, "X must be an array"),

@@ -80,12 +80,28 @@ def _host(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
     return results
 
 
+def _host_batch(X, Y, key_data, options: RegularizerOptions, with_grad: bool):
+    """:func:`_host`, or under ``jax.vmap`` (a leading batch axis on every argument, of length 1 where one is
+    not mapped) the batched call of the core: one call for the batch, every item on the subsamples of the
+    one key. Items with keys of their own (a mapped key) are computed one by one, each with its key."""
+    if np.ndim(X) == 2:
+        return _host(X, Y, key_data, options, with_grad)
+    n_items = max(np.shape(a)[0] for a in (X, Y, key_data))
+    X, Y = (np.broadcast_to(a, (n_items,) + np.shape(a)[1:]) for a in (X, Y))
+    if np.shape(key_data)[0] == 1:
+        return _host(X, Y, key_data[0], options, with_grad)
+    items = [_host(X[b], Y[b], key_data[b], options, with_grad) for b in range(n_items)]
+    return tuple(np.stack(column) for column in zip(*items))
+
+
 def _callback(X, Y, key_data, options, with_grad: bool):
     per_dimension = jax.ShapeDtypeStruct((len(options.dims),), X.dtype)
     gradients = (jax.ShapeDtypeStruct(X.shape, X.dtype), jax.ShapeDtypeStruct(Y.shape, Y.dtype)) if with_grad else ()
     shapes = (jax.ShapeDtypeStruct((), X.dtype), *gradients, per_dimension, per_dimension)
+    # Under jax.vmap the callback is called once, with a leading batch axis on every argument (of length 1 on
+    # those that are not mapped), and answers with the batched call (_host_batch).
     return jax.pure_callback(
-        partial(_host, options=options, with_grad=with_grad), shapes, X, Y, key_data, vmap_method="sequential"
+        partial(_host_batch, options=options, with_grad=with_grad), shapes, X, Y, key_data, vmap_method="expand_dims"
     )
 
 
@@ -107,6 +123,18 @@ def _backward(options, residuals, cotangents):
 
 
 _ppm_reg.defvjp(_forward, _backward)
+
+
+def _batched(X, Y, key, options: dict):
+    """A batch of clouds, ``X`` of shape ``(B, N, d)`` with ``Y`` of shape ``(B, M, d)`` or one shared ``(M, d)``:
+    ``jax.vmap`` of the call on one cloud, so every item takes the subsamples ``key`` draws (item ``b`` equals
+    the call on ``X[b]``)."""
+    if X.ndim != 3 or Y.ndim not in (2, 3) or (Y.ndim == 3 and Y.shape[0] != X.shape[0]):
+        raise ValueError(
+            "a batch of clouds is X of shape (B, N, d) with Y of shape (B, M, d) or one shared (M, d); got X of "
+            f"shape {tuple(X.shape)} and Y of shape {tuple(Y.shape)}"
+        )
+    return jax.vmap(lambda x, y: ppm_reg(x, y, key, **options), in_axes=(0, 0 if Y.ndim == 3 else None))(X, Y)
 
 
 def _refuse_non_finite(X, Y) -> None:
@@ -145,6 +173,8 @@ def ppm_reg(X, Y, key, **options):
     (64, 2)
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
+    if X.ndim == 3 or Y.ndim == 3:
+        return _batched(X, Y, key, options)
     checked = _check_static(X, Y, options)
     key = _typed_key(key)
     if _is_native(checked, X.dtype):

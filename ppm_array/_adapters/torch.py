@@ -137,7 +137,8 @@ class _PPMRegFunction(torch.autograd.Function):
     def backward(ctx, grad_value, *unused):
         grad_x, grad_y, X, Y = ctx.saved_tensors
         grads = [
-            grad_value * grad if needed else None for grad, needed in zip((grad_x, grad_y), ctx.needs_input_grad[:2])
+            _per_item(grad_value, grad) * grad if needed else None
+            for grad, needed in zip((grad_x, grad_y), ctx.needs_input_grad[:2])
         ]
         if torch.is_grad_enabled():  # a graph of the gradient is being built (create_graph=True, torch.func)
             grads = [
@@ -147,21 +148,32 @@ class _PPMRegFunction(torch.autograd.Function):
 
     @staticmethod
     def vmap(info, in_dims, X, Y, options, rng, pool):
-        """A loop over the batch: each element draws its own subsamples from ``rng`` in turn."""
-        x_dim, y_dim = in_dims[0], in_dims[1]
-        size = info.batch_size
-        rows = [
-            _PPMRegFunction.apply(
-                X.select(x_dim, i) if x_dim is not None else X,
-                Y.select(y_dim, i) if y_dim is not None else Y,
-                options,
-                rng,
-                pool,
-            )
-            for i in range(size)
-        ]
-        stacked = tuple(torch.stack(column) for column in zip(*rows))
-        return stacked, (0,) * len(stacked)
+        """The batched call: the mapped clouds as one batch ``(B, N, d)``, every item on the same subsamples. An
+        unmapped cloud is expanded to the batch (no copy), so that each item has its own gradient."""
+        batch = []
+        for tensor, dim in ((X, in_dims[0]), (Y, in_dims[1])):
+            if dim is None:
+                if tensor.ndim != 2:
+                    raise NotImplementedError(_NESTED)
+                tensor = tensor.expand(info.batch_size, *tensor.shape)
+            else:
+                tensor = tensor.movedim(dim, 0)
+                if tensor.ndim != 3:
+                    raise NotImplementedError(_NESTED)
+            batch.append(tensor)
+        outputs = _PPMRegFunction.apply(*batch, options, rng, pool)
+        return outputs, (0,) * len(outputs)
+
+
+_NESTED = (
+    "ppm_array.torch.ppm_reg under torch.func.vmap maps one level of batch onto the batched call; a batch of "
+    "batches (vmap of a batched call, or vmap inside vmap) is not supported: reshape to one batch (B, N, d)"
+)
+
+
+def _per_item(grad_value: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """The upstream gradient of the value (one per item of a batch) shaped to multiply a cloud's gradient."""
+    return grad_value.reshape(grad_value.shape + (1,) * (grad.ndim - grad_value.ndim))
 
 
 def _transformed(tensor: torch.Tensor) -> bool:
@@ -172,6 +184,8 @@ def _transformed(tensor: torch.Tensor) -> bool:
 
 class _FirstOrderOnly(torch.autograd.Function):
     """The gradient, marked so that differentiating it again raises a clear error instead of a silent zero."""
+
+    generate_vmap_rule = True  # forward is a clone: torch.func batches it (vmap of grad, jacrev)
 
     @staticmethod
     def forward(grad, point):
@@ -199,6 +213,8 @@ def _apply(X, Y, options: RegularizerOptions, rng, pool=None):
     if pool is not None:
         check_consistent(pool, X, Y, options)
     if _transformed(X) or _transformed(Y) or (torch.is_grad_enabled() and (X.requires_grad or Y.requires_grad)):
+        if X.ndim == 3 and Y.ndim == 2:  # a shared Y: each item's gradient, summed by autograd through expand
+            Y = Y.expand(X.shape[0], *Y.shape)
         value, _, _, terms, bandwidths = _PPMRegFunction.apply(X, Y, options, rng, pool)
     else:
         value, terms, bandwidths = _core_results(X, Y, options, rng, with_grad=False, pool=pool)

@@ -37,8 +37,9 @@ def to_numpy(x) -> np.ndarray:
 
 
 def largest(x, xp):
-    """``max(x)`` of a nonnegative 1-D array, as a 0-d array; 0 when it is empty."""
-    return xp.max(x) if x.shape[0] else xp.zeros((), dtype=x.dtype, device=device(x))
+    """``max(x)`` over the last axis of a nonnegative array (a 0-d array for a 1-D one); 0 where that axis is
+    empty."""
+    return xp.max(x, axis=-1) if x.shape[-1] else xp.zeros(x.shape[:-1], dtype=x.dtype, device=device(x))
 
 
 def has_float64(xp, device) -> bool:

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_INDEX_ENTRIES",
     "Points",
     "check_backend",
+    "check_batches",
     "check_bandwidth",
     "check_bool",
     "check_choice",
@@ -95,16 +96,23 @@ def namespace_of(array, name: str, expected: str):
         ) from None
 
 
-def points(X, name: str, *, check_finite: bool = True) -> Points:
-    """Validate an ``(N, d)`` real floating point cloud.
+def points(X, name: str, *, check_finite: bool = True, batch: bool = False) -> Points:
+    """Validate an ``(N, d)`` real floating point cloud (with ``batch``, also a batch of them: ``(B, N, d)``,
+    ``B >= 0``).
 
     Float16 and bfloat16 are promoted to float32 for the computation. The finite
     check is one reduction over ``X`` (and, on a GPU, one host synchronisation).
     """
-    xp = namespace_of(X, name, "shape (N, d)")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D with shape (N, d); got shape {tuple(X.shape)}")
-    n_points, n_features = X.shape
+    expected = "shape (N, d) or (B, N, d)" if batch else "shape (N, d)"
+    xp = namespace_of(X, name, expected)
+    if X.ndim != 2 and not (batch and X.ndim == 3):
+        which = (
+            "2-D with shape (N, d), or 3-D with shape (B, N, d) for a batch of clouds,"
+            if batch
+            else ("2-D with shape (N, d);")
+        )
+        raise ValueError(f"{name} must be {which} got shape {tuple(X.shape)}")
+    n_points, n_features = X.shape[-2:]
     if n_points == 0 or n_features == 0:
         raise ValueError(f"{name} must have at least one point and one feature; got shape {tuple(X.shape)}")
     dtype = X.dtype
@@ -124,6 +132,24 @@ def require_finite(cloud: Points, name: str, backend) -> None:
     on the Numba backend; a host synchronisation on a GPU)."""
     if not backend.all_finite(cloud.array, xp=cloud.xp):
         raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_batches(cloud_x: Points, cloud_y: Points) -> int | None:
+    """The number of clouds ``B`` of a batched call (None for one cloud each): ``X`` of shape ``(B, N, d)`` with
+    ``Y`` of shape ``(B, M, d)`` or ``(M, d)`` (one reference for every item)."""
+    x_items = cloud_x.array.shape[0] if cloud_x.array.ndim == 3 else None
+    y_items = cloud_y.array.shape[0] if cloud_y.array.ndim == 3 else None
+    if x_items is None and y_items is not None:
+        raise ValueError(
+            f"Y is a batch of {y_items} clouds (shape {tuple(cloud_y.array.shape)}) but X is one cloud; a batch "
+            "is given by X, of shape (B, N, d), with Y of shape (B, M, d) or one shared (M, d)"
+        )
+    if y_items is not None and y_items != x_items:
+        raise ValueError(
+            f"X and Y must hold the same number of clouds; got {x_items} (X of shape {tuple(cloud_x.array.shape)}) "
+            f"and {y_items} (Y of shape {tuple(cloud_y.array.shape)})"
+        )
+    return x_items
 
 
 def check_same_library(first: Points, second: Points, names: tuple[str, str]) -> None:

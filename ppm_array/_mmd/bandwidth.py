@@ -9,7 +9,7 @@ from .._boundary.namespace import largest
 from .._persistence.sample import PersistenceSample
 from . import pooled
 
-__all__ = ["MEDIAN_POINTS", "median_bandwidth"]
+__all__ = ["MEDIAN_POINTS", "median_bandwidth", "median_bandwidths"]
 
 # The median rule looks at this many points with a feature from each sample (the first ones: a Monte Carlo
 # PPM's points are i.i.d. draws, so they are a random subset of its points).
@@ -46,3 +46,22 @@ def median_bandwidth(P: PersistenceSample, Q: PersistenceSample, xp: Any, pool: 
     count = n * (n - 1) // 2
     median = (ranked[(count - 1) // 2] + ranked[count // 2]) / 2.0
     return xp.where(median > 0, median, fallback)
+
+
+def median_bandwidths(P: PersistenceSample, Q: PersistenceSample, xp: Any, pool: Any = None) -> Any:
+    """:func:`median_bandwidth`, and for the samples of a batch (``(B, s)`` arrays) one per item, shape ``(B,)``:
+    each item's own rule, on its own points."""
+    if P.birth.ndim == 1:
+        return median_bandwidth(P, Q, xp, pool)
+    return xp.stack([median_bandwidth(item(P, b), item(Q, b), xp) for b in range(P.birth.shape[0])])
+
+
+def item(S: PersistenceSample, b: int) -> PersistenceSample:
+    """Item ``b`` of the samples of a batch."""
+    return S._replace(
+        birth=S.birth[b, ...],
+        lifetime=S.lifetime[b, ...],
+        mass=S.mass[b, ...],
+        birth_edge=S.birth_edge[b, ...],
+        death_edge=S.death_edge[b, ...],
+    )

@@ -72,18 +72,21 @@ def assemble(
     within-sums drop ``i = j`` and are divided by ``1 - sum a_i^2``, the sum over all
     points of the measure: ``mass_square_sums`` (one per set) when ``P`` and ``Q``
     hold only the points with a weight, by default the sums over their masses.
+
+    Every array may have a leading batch axis (the points of item ``b`` in row ``b``): sums run over the last
+    axis, and ``inv_h2`` broadcasts against the points (shape ``(B, 1)`` for one per item).
     """
     # The U-statistic's within-sums are divided by 1 - sum a_i^2 (the V-statistic's by 1).
     within_factor_p = within_factor_q = 1.0
     if unbiased:
         if mass_square_sums is None:
-            mass_square_sums = [xp.sum(S.mass * S.mass) for S in (P, Q)]
+            mass_square_sums = [xp.sum(S.mass * S.mass, axis=-1) for S in (P, Q)]
         within_factor_p, within_factor_q = (1.0 / (1.0 - total) for total in mass_square_sums)
     diagonal = 0.0 if unbiased else 1.0
     value = (
-        within_factor_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v))
-        + within_factor_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v))
-        - (0.0 if cross_p is None else 2.0 * xp.sum(P.v * cross_p.m0))
+        within_factor_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v), axis=-1)
+        + within_factor_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v), axis=-1)
+        - (0.0 if cross_p is None else 2.0 * xp.sum(P.v * cross_p.m0, axis=-1))
     )
     if not with_grad:
         return value, None

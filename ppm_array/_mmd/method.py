@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._backends._nufft import Explicit
-from .._backends.contract import Backend
+from .._backends.contract import Backend, BatchedMoments, FeaturePersistence, KernelPoints, Moments, offers
 from .._boundary.namespace import device as device_of
 from . import fourier, pooled
 
@@ -40,6 +40,8 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
     pool, on their sum over the ranks), and falls back to the direct sums when the
     data would need too large a grid.
     """
+    if sets[0].v.ndim == 2:
+        return _batched_method(backend, options, sets, xp)
     direct = backend.pair_moments if pool is None else pooled.direct_pair_moments(pool, backend.pair_moments)
     if options.method == "direct":
         return direct
@@ -53,3 +55,49 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
         fourier.pair_moments, tol=options.tol, transforms=backend.fourier_transforms(options.tol, xp=xp), pool=pool
     )
     return by_fourier if options.method == "fft" else functools.partial(by_fourier, fallback=direct)
+
+
+def _batched_method(backend: Backend, options: Any, sets: list, xp: Any) -> Callable[..., Any]:
+    """:func:`pair_moments_method` for the sets of a batch (``(B, n)`` arrays, one item a row): the backend's
+    batched kernel where it has one (one parallel loop over the items), else its ``pair_moments`` item by item;
+    the Fourier method item by item (its grids differ between items). ``"auto"`` decides as for one set, on
+    the largest number of points of an item (:func:`_points_per_item`)."""
+    direct = (
+        cast(BatchedMoments, backend).batched_pair_moments
+        if offers(backend, BatchedMoments)
+        else _item_by_item(backend.pair_moments)
+    )
+    if options.method == "direct" or (
+        options.method == "auto" and not _auto_takes_fourier(backend, options, _points_per_item(backend, sets, xp), xp)
+    ):
+        return direct
+    by_fourier = functools.partial(
+        fourier.pair_moments, tol=options.tol, transforms=backend.fourier_transforms(options.tol, xp=xp)
+    )
+    if options.method == "auto":
+        by_fourier = functools.partial(by_fourier, fallback=backend.pair_moments)
+    return _item_by_item(by_fourier)
+
+
+def _points_per_item(backend: Backend, sets: list, xp: Any) -> int:
+    """The most points an item of a batch brings to the kernel sums: on a host backend (one that selects the
+    subsamples with a feature for single sets, so that ``"auto"`` decides on the same count there) those
+    with a weight, read from the data; on a device, every point (the shapes: no host synchronisation)."""
+    if not offers(backend, FeaturePersistence):
+        return sum(s.v.shape[-1] for s in sets)
+    weighted = sum(xp.sum(xp.astype(s.v != 0, xp.int64), axis=-1) for s in sets)
+    return int(xp.max(weighted))
+
+
+def _item_by_item(pair_moments: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``pair_moments`` of the sets of a batch from one of single sets, called on each item's row in turn."""
+
+    def batched(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2: Any, xp: Any) -> tuple:
+        rows = []
+        for b in range(A.v.shape[0]):
+            row_a = KernelPoints(*(a[b, ...] for a in A))
+            row_b = row_a if same_set else KernelPoints(*(a[b, ...] for a in B))
+            rows.append(pair_moments(row_a, row_b, same_set=same_set, inv_two_h2=inv_two_h2[b, ...], xp=xp))
+        return tuple(Moments(*(xp.stack([row[side][k] for row in rows]) for k in range(3))) for side in (0, 1))
+
+    return batched

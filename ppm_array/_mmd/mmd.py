@@ -9,7 +9,7 @@ from .._backends.contract import Backend, KernelPoints, Moments
 from .._backends.segment_sum import segment_sum
 from .._boundary.namespace import device as device_of
 from .._persistence.sample import PersistenceSample
-from .bandwidth import median_bandwidth
+from .bandwidth import median_bandwidths
 from .kernel import PointSet, assemble, point_set
 from .method import pair_moments_method
 from .rescaling import power_factors, power_of_two_unit, times
@@ -52,12 +52,12 @@ def _moment_sets(pair_moments, P: PointSet, Q: PointSet, *, unbiased: bool, fill
     """
     kp, kq = P.kernel_points, Q.kernel_points
     if not unbiased:
-        union = KernelPoints(*(xp.concat([a, b]) for a, b in zip(kp, kq._replace(v=-kq.v))))
+        union = KernelPoints(*(xp.concat([a, b], axis=-1) for a, b in zip(kp, kq._replace(v=-kq.v))))
         combined, _ = pair_moments(union, union, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
         if fill_collapsed:
             combined = _collapsed_row_sums(pair_moments, union, union, combined, inv_two_h2, xp)
-        n_p = kp.v.shape[0]
-        return Moments(*(m[:n_p] for m in combined)), Moments(*(-m[n_p:] for m in combined)), None, None
+        n_p = kp.v.shape[-1]
+        return Moments(*(m[..., :n_p] for m in combined)), Moments(*(-m[..., n_p:] for m in combined)), None, None
     within_p, _ = pair_moments(kp, kp, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
     within_q, _ = pair_moments(kq, kq, same_set=True, inv_two_h2=inv_two_h2, xp=xp)
     cross_p, cross_q = pair_moments(kp, kq, same_set=False, inv_two_h2=inv_two_h2, xp=xp)
@@ -102,11 +102,15 @@ def kernel_mmd(
     With a ``pool`` (:mod:`.pooled`), ``P`` and ``Q`` are this rank's shares
     of PPMs pooled over its ranks: the value is the pooled MMD, the same on every
     rank, and the gradients are its derivatives with respect to this rank's points.
+
+    A batch of MMDs (PPM-Reg of a batch of clouds): the points of item ``b`` are row ``b`` of ``(B, s)``
+    arrays, and the value, the bandwidth and every factor have shape ``(B,)``, one per item; each item is the
+    MMD of its row alone (not with a pool, nor with ``grad_at_collapsed``).
     """
     p = options.weight_power
-    bandwidth = median_bandwidth(P, Q, xp, pool) if options.bandwidth == "median" else options.bandwidth
+    bandwidth = median_bandwidths(P, Q, xp, pool) if options.bandwidth == "median" else options.bandwidth
     unit = power_of_two_unit(P, Q, xp, pool)
-    sets = [point_set(S.birth / unit, S.lifetime / unit, S.mass, p) for S in (P, Q)]
+    sets = [point_set(S.birth / per_point(unit, xp), S.lifetime / per_point(unit, xp), S.mass, p) for S in (P, Q)]
     # (unit / h)^2 overflows only for a bandwidth far below the data's magnitude: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN. (A
     # multiplication, as unit is a power of two: the same number, and no division by a bandwidth that is 0
@@ -134,7 +138,7 @@ def kernel_mmd(
         within_q,
         cross_p,
         cross_q,
-        inv_h2=xp.astype(inv_h2, dtype),
+        inv_h2=per_point(xp.astype(inv_h2, dtype), xp),
         unbiased=options.unbiased,
         with_grad=with_grad,
         xp=xp,
@@ -148,7 +152,7 @@ def kernel_mmd(
         degree = p
     value = times(value, power_factors(unit, degree, dtype, xp))
     if grads is not None:
-        factors = power_factors(unit, degree - 1, dtype, xp)
+        factors = tuple(per_point(factor, xp) for factor in power_factors(unit, degree - 1, dtype, xp))
         grads = tuple((times(g_birth, factors), times(g_lifetime, factors)) for g_birth, g_lifetime in grads)
         if not grad_at_collapsed:
             grads = tuple(
@@ -163,5 +167,11 @@ def _square_root(value, grads, xp):
     root = xp.sqrt(xp.where(value > 0, value, xp.zeros_like(value)))
     if grads is None:
         return root, None
-    factor = xp.where(root > 0, 0.5 / xp.where(root > 0, root, xp.ones_like(root)), xp.zeros_like(root))
+    factor = per_point(xp.where(root > 0, 0.5 / xp.where(root > 0, root, xp.ones_like(root)), xp.zeros_like(root)), xp)
     return root, tuple((g_birth * factor, g_lifetime * factor) for g_birth, g_lifetime in grads)
+
+
+def per_point(per_item: Any, xp: Any) -> Any:
+    """A 0-d array as it is; one value per item of a batch, shape ``(B,)``, as ``(B, 1)``: broadcast against the
+    items' points."""
+    return xp.reshape(per_item, per_item.shape + (1,)) if per_item.ndim else per_item

@@ -20,14 +20,17 @@ __all__ = ["power_factors", "power_of_two_unit", "times", "times_power"]
 
 
 def power_of_two_unit(P: PersistenceSample, Q: PersistenceSample, xp: Any, pool: Any = None) -> Any:
-    """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array;
-    with a pool, of every rank's samples, so that all ranks compute in the same units.
+    """A power of two near the largest coordinate of either sample (1 if there is none), as a 0-d array (one
+    per item, shape ``(B,)``, for samples of a batch); with a pool, of every rank's samples, so that all ranks
+    compute in the same units.
 
     The kernel sums are computed on the points divided by it (and the bandwidth with
     them): exact in floating point, and no product of weights and moments can
     overflow or underflow unless the result itself does.
     """
-    top = xp.max(xp.stack([largest(xp.abs(S.birth), xp) for S in (P, Q)] + [largest(S.lifetime, xp) for S in (P, Q)]))
+    top = xp.max(
+        xp.stack([largest(xp.abs(S.birth), xp) for S in (P, Q)] + [largest(S.lifetime, xp) for S in (P, Q)]), axis=0
+    )
     if pool is not None:
         top = pool.max(xp.reshape(top, (1,)))[0]
     usable = (top > 0) & xp.isfinite(top)

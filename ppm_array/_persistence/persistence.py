@@ -8,15 +8,22 @@ respect to births and lifetimes into ``grad_X`` by the rule of DESIGN 2.2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from .._backends.contract import Backend, FeaturePersistence
+from .._backends.contract import Backend, FeaturePersistence, offers
 from .._boundary.namespace import device as device_of
 from .._boundary.namespace import largest
 from .._boundary.validation import Points
 from .sample import PersistenceSample
 
-__all__ = ["CloudGradient", "Upstream", "monte_carlo_persistence", "persistence", "persistence_vjp"]
+__all__ = [
+    "CloudGradient",
+    "Upstream",
+    "batched_persistence",
+    "monte_carlo_persistence",
+    "persistence",
+    "persistence_vjp",
+]
 
 
 def monte_carlo_persistence(
@@ -34,14 +41,46 @@ def monte_carlo_persistence(
     """
     xp = cloud.xp
     dtype, device = cloud.array.dtype, cloud.device
-    if isinstance(backend, FeaturePersistence):
-        birth, lifetime, birth_edge, death_edge, rows = backend.feature_persistence(cloud.array, indices, q, xp=xp)
+    if offers(backend, FeaturePersistence):
+        birth, lifetime, birth_edge, death_edge, rows = cast(FeaturePersistence, backend).feature_persistence(
+            cloud.array, indices, q, xp=xp
+        )
         mass = None if mass is None else xp.take(mass, rows)
     else:
         birth, lifetime, birth_edge, death_edge = backend.persistence(cloud.array, indices, q, xp=xp)
     if mass is None:
         mass = xp.full((birth.shape[0],), 1.0 / n_total, dtype=dtype, device=device)
     return PersistenceSample(birth, lifetime, birth_edge, death_edge, mass, q, cloud.array.shape[0])
+
+
+def batched_persistence(
+    backend: Backend, cloud: Points, q: int, indices: Any, mass: Any, n_total: int
+) -> PersistenceSample:
+    """:func:`monte_carlo_persistence` of every cloud of a batch (``cloud.array`` of shape ``(B, N, d)``) from
+    the same subsamples, in one backend call: the batch is one cloud of ``B N`` rows, and item ``b`` takes the
+    rows of ``indices`` offset by ``b N``. Every subsample is kept (one shape for every item): the sample's
+    arrays have shape ``(B, s)`` (edges ``(B, s, 2)``, rows of the flattened batch)."""
+    xp = cloud.xp
+    n_items, n_points, d = cloud.array.shape
+    n_subsamples, m = indices.shape
+    flat = xp.reshape(cloud.array, (n_items * n_points, d))
+    offsets = xp.reshape(xp.arange(n_items, dtype=indices.dtype, device=cloud.device) * n_points, (n_items, 1, 1))
+    rows = xp.reshape(xp.expand_dims(indices, axis=0) + offsets, (n_items * n_subsamples, m))
+    birth, lifetime, birth_edge, death_edge = backend.persistence(flat, rows, q, xp=xp)
+    shape = (n_items, n_subsamples)
+    if mass is None:
+        mass = xp.full(shape, 1.0 / n_total, dtype=cloud.array.dtype, device=cloud.device)
+    else:
+        mass = xp.broadcast_to(mass, shape)
+    return PersistenceSample(
+        xp.reshape(birth, shape),
+        xp.reshape(lifetime, shape),
+        xp.reshape(birth_edge, shape + (2,)),
+        xp.reshape(death_edge, shape + (2,)),
+        mass,
+        q,
+        n_items * n_points,
+    )
 
 
 def persistence(backend: Backend, cloud: Points, q: int, indices: Any, mass: Any = None) -> PersistenceSample:
@@ -88,14 +127,18 @@ def persistence_vjp(backend: Backend, cloud: Points, upstreams: Sequence[Upstrea
 
     The rule (DESIGN 2.2): with ``a = [lifetime > 0]`` the birth edge carries
     ``g_b - a g_l`` and the death edge ``a g_l``; the VJP is linear, so the edges of
-    several samples (several homology dimensions) are scattered together.
+    several samples (several homology dimensions) are scattered together. A batch of
+    clouds (``(B, N, d)``, samples of :func:`batched_persistence`) is one cloud of
+    ``B N`` rows: one scatter for every item.
     """
     xp = cloud.xp
     edges, lengths = [], []
     for sample, grad_birth, grad_lifetime in upstreams:
         grad_death = xp.where(sample.lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
-        edges += [sample.birth_edge, sample.death_edge]
-        lengths += [grad_birth - grad_death, grad_death]
+        edges += [xp.reshape(sample.birth_edge, (-1, 2)), xp.reshape(sample.death_edge, (-1, 2))]
+        lengths += [xp.reshape(grad_birth - grad_death, (-1,)), xp.reshape(grad_death, (-1,))]
     edges, lengths = xp.concat(edges, axis=0), xp.concat(lengths)
-    grad = backend.scatter_edges(cloud.array, edges, lengths, xp=xp)
+    shape = cloud.array.shape
+    flat = xp.reshape(cloud.array, (-1, shape[-1]))
+    grad = xp.reshape(backend.scatter_edges(flat, edges, lengths, xp=xp), shape)
     return CloudGradient(grad, largest(xp.abs(lengths), xp), edges.shape[0])

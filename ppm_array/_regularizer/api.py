@@ -38,10 +38,13 @@ def ppm_reg(
 
     Parameters
     ----------
-    X : array, shape (N_X, d_X)
-    Y : array, shape (N_Y, d_Y)
+    X : array, shape (N_X, d_X), or (B, N_X, d_X) for a batch of clouds
+    Y : array, shape (N_Y, d_Y), or (B, N_Y, d_Y) with a batched ``X``
         Same namespace, device and dtype as ``X``. ``N`` and ``d`` may differ: a
-        PPM depends only on distances within one cloud.
+        PPM depends only on distances within one cloud. A batched ``X`` with a 2-D
+        ``Y`` compares every item with that one ``Y``. Every item of a batch takes
+        the same subsamples: item ``b`` is the call on ``(X[b], Y[b])`` with the
+        same ``rng`` (``docs/api.md``, "Batches of clouds").
     bandwidth : float or "median"
         Kernel bandwidth ``h`` (paper ``sigma = h**2``; published code
         ``width = 2 h**2``); a Python number or a 0-d array or tensor. ``"median"``
@@ -69,7 +72,7 @@ def ppm_reg(
 
     Returns
     -------
-    value : 0-d array in the namespace, device and dtype of ``X``.
+    value : 0-d array in the namespace, device and dtype of ``X`` (shape ``(B,)`` for a batch).
     terms : PPMRegTerms
         Only with ``return_terms=True``: ``(value, terms)``.
 
@@ -125,10 +128,11 @@ def ppm_reg_value_and_grad(
 
     Returns
     -------
-    value : 0-d array
-    grad_X : array, shape (N_X, d_X)
-    grad_Y : array, shape (N_Y, d_Y)
-        In the namespace, device and dtype of the inputs.
+    value : 0-d array (shape ``(B,)`` for a batch)
+    grad_X : array, shape of ``X``
+    grad_Y : array, shape of ``Y``
+        In the namespace, device and dtype of the inputs. For a ``Y`` shared by a
+        batch, the gradient of ``value.sum()``: every item's, summed.
     terms : PPMRegTerms
         Only with ``return_terms=True``: ``(value, grad_X, grad_Y, terms)``.
 

@@ -8,14 +8,16 @@ from typing import Any, NamedTuple
 from .._backends.contract import Backend
 from .._boundary.validation import Points
 from .._mmd.mmd import kernel_mmd
-from .._persistence.persistence import Upstream, monte_carlo_persistence, persistence_vjp
+from .._persistence.persistence import Upstream, batched_persistence, monte_carlo_persistence, persistence_vjp
+from .._persistence.sample import PersistenceSample
 
 __all__ = ["Regularized", "regularizer"]
 
 
 class Regularized(NamedTuple):
     """PPM-Reg's value, the gradients (:class:`CloudGradient`, or None), and per entry of ``dims`` the MMD term
-    (unweighted) and the bandwidth it used, each an array of shape ``(len(dims),)``; all in the working dtype."""
+    (unweighted) and the bandwidth it used, each an array of shape ``(len(dims),)``; all in the working dtype.
+    For a batch of clouds the value has shape ``(B,)`` and the terms and bandwidths ``(B, len(dims))``."""
 
     value: Any
     grad_x: Any
@@ -34,6 +36,9 @@ def regularizer(
     Device work only: nothing here moves data between the host and the device (on
     the direct method with a numeric bandwidth, without a pool), so the whole
     computation can be captured as one CUDA graph (:mod:`ppm_array._regularizer.cuda_graphs`).
+
+    A batch: ``cloud_x`` of shape ``(B, N, d)`` and ``cloud_y`` of shape ``(B, M, d)``, or ``(M, d)`` shared by
+    every item (its PPMs computed once, its gradient summed over the items). Every item takes the same draws.
     """
     xp = cloud_x.xp
     dtype = cloud_x.array.dtype
@@ -42,13 +47,13 @@ def regularizer(
     upstreams: tuple[list[Upstream], list[Upstream]] = ([], [])
     for q, weight, n_subsamples, (draw_x, draw_y) in zip(options.dims, options.weights, options.n_subsamples, draws):
         P, Q = (
-            monte_carlo_persistence(backend, cloud, q, d.indices, d.mass, world_size * n_subsamples)
-            for cloud, d in ((cloud_x, draw_x), (cloud_y, draw_y))
+            _ppm(backend, cloud, q, d, world_size * n_subsamples) for cloud, d in ((cloud_x, draw_x), (cloud_y, draw_y))
         )
+        shared_q = P.birth.ndim == 2 and Q.birth.ndim == 1
         result = kernel_mmd(
             backend,
             P,
-            Q,
+            _for_each_item(Q, P.birth.shape[0], xp) if shared_q else Q,
             options,
             with_grad=with_grad,
             grad_at_collapsed=False,
@@ -61,14 +66,42 @@ def regularizer(
         bandwidths.append(
             xp.astype(bandwidth, dtype)
             if hasattr(bandwidth, "shape")
-            else xp.full((), bandwidth, dtype=dtype, device=cloud_x.device)
+            else xp.full(result.value.shape, bandwidth, dtype=dtype, device=cloud_x.device)
         )
         if with_grad:
-            for pending, sample, (d_birth, d_lifetime) in zip(upstreams, (P, Q), result.grads):
+            (d_birth_p, d_lifetime_p), (d_birth_q, d_lifetime_q) = result.grads
+            if shared_q:  # one Q for every item: its points' gradients summed over the items
+                d_birth_q, d_lifetime_q = xp.sum(d_birth_q, axis=0), xp.sum(d_lifetime_q, axis=0)
+            for pending, sample, d_birth, d_lifetime in (
+                (upstreams[0], P, d_birth_p, d_lifetime_p),
+                (upstreams[1], Q, d_birth_q, d_lifetime_q),
+            ):
                 pending.append(
                     Upstream(sample, weight * xp.astype(d_birth, dtype), weight * xp.astype(d_lifetime, dtype))
                 )
     value = sum(weight * term for weight, term in zip(options.weights, terms))
     grad_x = persistence_vjp(backend, cloud_x, upstreams[0]) if with_grad else None
     grad_y = persistence_vjp(backend, cloud_y, upstreams[1]) if with_grad else None
-    return Regularized(value, grad_x, grad_y, xp.stack(terms), xp.stack(bandwidths))
+    return Regularized(value, grad_x, grad_y, xp.stack(terms, axis=-1), xp.stack(bandwidths, axis=-1))
+
+
+def _ppm(backend: Backend, cloud: Points, q: int, draw: Any, n_total: int) -> PersistenceSample:
+    """The Monte Carlo ``PPM_q`` of a cloud, or of every cloud of a batch."""
+    if cloud.array.ndim == 3:
+        return batched_persistence(backend, cloud, q, draw.indices, draw.mass, n_total)
+    return monte_carlo_persistence(backend, cloud, q, draw.indices, draw.mass, n_total)
+
+
+def _for_each_item(S: PersistenceSample, n_items: int, xp: Any) -> PersistenceSample:
+    """One sample shared by ``n_items`` items, as the samples of a batch (broadcast, no copy)."""
+
+    def rows(a: Any) -> Any:
+        return xp.broadcast_to(xp.expand_dims(a, axis=0), (n_items,) + tuple(a.shape))
+
+    return S._replace(
+        birth=rows(S.birth),
+        lifetime=rows(S.lifetime),
+        mass=rows(S.mass),
+        birth_edge=rows(S.birth_edge),
+        death_edge=rows(S.death_edge),
+    )

@@ -31,14 +31,22 @@ def evaluate(X: Any, Y: Any, options: RegularizerOptions, rng: Any, *, with_grad
     that of the PPMs pooled over the ranks, and the gradients are its derivatives
     with respect to the shards.
     """
-    cloud_x, cloud_y = v.points(X, "X", check_finite=False), v.points(Y, "Y", check_finite=False)
+    cloud_x = v.points(X, "X", check_finite=False, batch=True)
+    cloud_y = v.points(Y, "Y", check_finite=False, batch=True)
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
-    options.check_sizes({"X": cloud_x.array.shape[0], "Y": cloud_y.array.shape[0]})
+    n_items = v.check_batches(cloud_x, cloud_y)
+    if n_items is not None and pool is not None:
+        raise ValueError(
+            f"a batch of clouds (X of shape {tuple(cloud_x.array.shape)}) cannot be pooled over ranks "
+            "(group=): call once per cloud, or gather the batch on one rank"
+        )
+    n_x, n_y = cloud_x.array.shape[-2], cloud_y.array.shape[-2]
+    options.check_sizes({"X": n_x, "Y": n_y})
     generator = v.check_rng(rng)
+    if n_items == 0:
+        return _empty_batch(cloud_x, cloud_y, options, with_grad)
     backend = select_backend(options.backend, cloud_x.array)
-    draws = draw_regularizer(
-        generator, cloud_x.array.shape[0], cloud_y.array.shape[0], options, 1 if pool is None else pool.world_size
-    )
+    draws = draw_regularizer(generator, n_x, n_y, options, 1 if pool is None else pool.world_size)
     with backend.on_device(cloud_x.array):
         if pool is None and cuda_graphs.applies(backend, options, draws, cloud_x.xp):
             body = functools.partial(_device_body, backend, options, with_grad)
@@ -51,6 +59,21 @@ def evaluate(X: Any, Y: Any, options: RegularizerOptions, rng: Any, *, with_grad
     value, *gradients = results[:3] if with_grad else results[:1]
     if options.return_terms:
         return (value, *gradients, PPMRegTerms(*results[-2:]))
+    return (value, *gradients) if with_grad else value
+
+
+def _empty_batch(cloud_x: Any, cloud_y: Any, options: RegularizerOptions, with_grad: bool) -> Any:
+    """The results of a batch of no clouds: values of shape ``(0,)``, gradients of the inputs' shapes (zeros:
+    for a ``Y`` shared by no item, a zero gradient), terms and bandwidths of shape ``(0, len(dims))``."""
+    xp = cloud_x.xp
+
+    def zeros(shape: tuple, cloud: Any) -> Any:
+        return xp.zeros(shape, dtype=cloud.result_dtype, device=cloud.device)
+
+    value = zeros((0,), cloud_x)
+    gradients = (zeros(cloud_x.array.shape, cloud_x), zeros(cloud_y.array.shape, cloud_y)) if with_grad else ()
+    if options.return_terms:
+        return (value, *gradients, PPMRegTerms(*(zeros((0, len(options.dims)), cloud_x) for _ in range(2))))
     return (value, *gradients) if with_grad else value
 
 

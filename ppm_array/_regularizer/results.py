@@ -56,7 +56,7 @@ def refusal_flags(cloud_x, cloud_y, value, gradients, xp, *, check_inputs: bool)
     dtype = cloud_x.result_dtype
     false = xp.zeros((), dtype=xp.bool, device=cloud_x.device)
     inputs = [xp.logical_not(xp.all(xp.isfinite(c.array))) if check_inputs else false for c in (cloud_x, cloud_y)]
-    too_large = xp.logical_not(xp.isfinite(value))
+    too_large = xp.logical_not(xp.all(xp.isfinite(value)))
     for g in gradients:
         too_large = too_large | xp.logical_not(g.fits_on_device(dtype, xp))
     return xp.stack([*inputs, too_large])

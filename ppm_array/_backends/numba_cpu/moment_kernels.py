@@ -25,6 +25,8 @@ from ..contract import KernelPoints, Moments
 from .threads import jit_cached_with, run
 
 __all__ = [
+    "batched_kernel",
+    "batched_pair_moments",
     "TILE_MAX",
     "TILE_MIN",
     "cross_chunks_kernel",
@@ -208,6 +210,36 @@ def cross_rounds_kernel(ba, la, va, bb, lb, vb, c, tile, planar, moments_a, mome
                 _tile_task(ba, la, va, bb, lb, vb, i, j, tile, False, planar, c, moments_a, moments_b)
 
 
+@_jit(parallel=True, fastmath=_VECTORISE)
+def batched_kernel(ba, la, va, bounds_a, bb, lb, vb, bounds_b, c, same_set, tile, planar, moments_a, moments_b):
+    """Item ``k`` of a batch: the points ``[bounds_a[k], bounds_a[k + 1])`` of A against
+    ``[bounds_b[k], bounds_b[k + 1])`` of B, with the kernel's ``c[k]``, in tiles, on one thread; the items in
+    parallel. With ``same_set`` (A is B, and ``moments_a`` is ``moments_b``) the tile pairs ``ti <= tj`` of an
+    item, each unordered pair of points once. Every item writes only its own points' moments."""
+    for k in prange(bounds_a.shape[0] - 1):
+        a0, a1, b0, b1 = bounds_a[k], bounds_a[k + 1], bounds_b[k], bounds_b[k + 1]
+        tiles_a = (a1 - a0 + tile - 1) // tile
+        tiles_b = (b1 - b0 + tile - 1) // tile
+        for ti in range(tiles_a):
+            for tj in range(ti if same_set else 0, tiles_b):
+                _tile_task(
+                    ba[a0:a1],
+                    la[a0:a1],
+                    va[a0:a1],
+                    bb[b0:b1],
+                    lb[b0:b1],
+                    vb[b0:b1],
+                    ti,
+                    tj,
+                    tile,
+                    same_set and ti == tj,
+                    planar,
+                    c[k],
+                    moments_a[:, a0:a1],
+                    moments_b[:, b0:b1],
+                )
+
+
 def _tile_side(n: int) -> int:
     """The largest power of two from TILE_MIN to TILE_MAX that cuts ``n`` points into at least 8 tiles.
 
@@ -267,3 +299,55 @@ def pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2
         expand(rows_a, Moments(*moments_a), A.birth.shape[0], np),
         expand(rows_b, Moments(*moments_b), B.birth.shape[0], np),
     )
+
+
+def _weighted_items(points: KernelPoints) -> tuple:
+    """The points with a weight of a batch (``(batch, n)`` arrays), flattened and compacted, with the flat
+    positions they came from (None when every point has a weight) and where each item's points start."""
+    flat = KernelPoints(*(np.ascontiguousarray(np.reshape(a, (-1,))) for a in points))
+    rows, compact = weighted(flat, np)
+    n_items, n = points.v.shape
+    starts = np.arange(n_items + 1, dtype=np.int64) * n
+    bounds = starts if rows is None else np.searchsorted(rows, starts).astype(np.int64)
+    return rows, compact, bounds
+
+
+def batched_pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2: Any, xp: Any) -> tuple:
+    """The items of a batch in one parallel loop (:func:`batched_kernel`), each on the points with a weight."""
+    n_items, n_a = A.v.shape
+    rows_a, (ba, la, va), bounds_a = _weighted_items(A)
+    if same_set:
+        rows_b, (bb, lb, vb), bounds_b = rows_a, (ba, la, va), bounds_a
+    else:
+        rows_b, (bb, lb, vb), bounds_b = _weighted_items(B)
+    c = np.ascontiguousarray(np.reshape(inv_two_h2, (-1,)), dtype=la.dtype)
+    longest = int(max(np.max(np.diff(bounds_a), initial=0), np.max(np.diff(bounds_b), initial=0)))
+    moments_a = np.zeros((3, la.shape[0]))
+    moments_b = moments_a if same_set else np.zeros((3, lb.shape[0]))
+    planar = bool(np.any(ba) or np.any(bb))
+    work = _NS_PER_PAIR * float(np.sum(np.diff(bounds_a) * np.diff(bounds_b)))
+    run(
+        batched_kernel,
+        work,
+        ba,
+        la,
+        va,
+        bounds_a,
+        bb,
+        lb,
+        vb,
+        bounds_b,
+        c,
+        same_set,
+        _tile_side(longest),
+        planar,
+        moments_a,
+        moments_b,
+    )
+
+    def in_place(rows, moments, n: int) -> Moments:
+        full = expand(rows, Moments(*moments), n_items * n, np)
+        return Moments(*(np.reshape(m, (n_items, n)) for m in full))
+
+    moments_of_a = in_place(rows_a, moments_a, n_a)
+    return moments_of_a, (moments_of_a if same_set else in_place(rows_b, moments_b, B.v.shape[1]))
