@@ -77,15 +77,16 @@ def power_factors(base: Any, exponent: float, dtype: Any, xp: Any) -> tuple:
     span, step = _exponent_range(dtype, xp)
     remaining = _clamp(xp.round(xp.log2(xp.astype(base, dtype))) * exponent, span, xp)
     factors = []
-    for _ in range(math.ceil(span / step)):
+    for _ in range(math.ceil(span / step) - 1):
         part = _clamp(remaining, step, xp)
         factors.append(2.0**part)
         remaining = remaining - part
-    return tuple(factors)
+    # What is left is within one step: |E| <= span <= (number of factors) * step.
+    return (*factors, 2.0**remaining)
 
 
 def _clamp(x, bound: float, xp):
     """``x`` clipped to ``[-bound, bound]``; not ``xp.clip``, which array-api-compat implements with boolean-mask
     assignments: a host synchronisation on a GPU, and none can be captured in a CUDA graph."""
     high = xp.full_like(x, bound)
-    return xp.where(x > high, high, xp.where(x < -high, -high, x))
+    return xp.minimum(xp.maximum(x, -high), high)
