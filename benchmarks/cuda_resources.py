@@ -1,7 +1,7 @@
 """Registers, spills and static shared memory of every CUDA kernel, from ``ptxas -v`` (no GPU needed).
 
-Each kernel of ``numba_cuda.compile_targets``, in each dtype, is compiled by NVVM to PTX and assembled by
-``ptxas`` for each architecture that ``tests/test_cuda_compile.py`` checks (``tests/cuda_compiler.py``; the
+Each kernel of ``compile_targets`` (``_backends/cuda_compile_targets.py``), in each dtype, is compiled by NVVM to PTX
+and assembled by ``ptxas`` for each architecture that ``tests/test_cuda_compile.py`` checks (``tests/cuda_compiler.py``; the
 compiler comes with the test extra). The table replaces the one in ``docs/backends.md`` between
 ``<!-- cuda-resources:begin -->`` and ``<!-- cuda-resources:end -->``.
 
@@ -43,7 +43,7 @@ def cell(values) -> str:
 def table(directory: Path) -> str:
     import numba
 
-    from ppm_array._backends import numba_cuda
+    from ppm_array._backends.cuda_compile_targets import compile_targets
 
     release = re.search(r"release ([\d.]+), (V[\d.]+)", subprocess.run(
         [ptxas(), "--version"], capture_output=True, text=True, check=True).stdout)
@@ -56,7 +56,7 @@ def table(directory: Path) -> str:
              "| kernel | dtype | registers | spills (bytes) | static shared memory (bytes) |",
              "|---|---|---|---|---|"]
     for dtype in DTYPES:
-        for name, _, _ in numba_cuda.compile_targets(getattr(numba, dtype)):
+        for name, _, _ in compile_targets(getattr(numba, dtype)):
             measured = [resources(assemble(ptx_path(directory, name, dtype, cc), cc)) for cc in ARCHITECTURES]
             lines.append(f"| `{name}` | {dtype} | " + " | ".join(cell(column) for column in zip(*measured)) + " |")
     return "\n".join(lines)

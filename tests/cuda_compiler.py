@@ -1,6 +1,6 @@
 """The package's CUDA kernels through the real compiler, without a GPU.
 
-NVVM compiles every kernel of :func:`ppm_array._backends.numba_cuda.compile_targets`
+NVVM compiles every kernel of :func:`ppm_array._backends.cuda_compile_targets.compile_targets`
 to PTX, and ``ptxas`` assembles the PTX into machine code for one architecture
 (used by ``tests/test_cuda_compile.py`` and ``benchmarks/cuda_resources.py``). Both
 come as wheels with ``numba-cuda[cu12]`` (the test extra).
@@ -87,10 +87,10 @@ def _compile(directory: Path, cc) -> None:
     import numba.cuda.dispatcher
 
     numba.cuda.dispatcher.get_current_device = lambda: SimpleNamespace(compute_capability=cc)
-    from ppm_array._backends import numba_cuda
+    from ppm_array._backends.cuda_compile_targets import compile_targets
 
     for dtype in DTYPES:
-        for name, kernel, argument_types in numba_cuda.compile_targets(getattr(numba, dtype)):
+        for name, kernel, argument_types in compile_targets(getattr(numba, dtype)):
             path = _ptx_path(directory, name, dtype, cc)
             options = {option: kernel.targetoptions[option] for option in _CODE_OPTIONS}
             try:

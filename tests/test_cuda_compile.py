@@ -2,7 +2,7 @@
 sm_70, sm_80 and sm_90, in float32 and float64.
 
 The CUDA simulator (``tests/test_numba_cuda.py``) runs the kernels' Python but type-checks nothing; here the
-kernels are typed, lowered and assembled as on a GPU. The kernels are those ``numba_cuda.compile_targets`` lists
+kernels are typed, lowered and assembled as on a GPU. The kernels are those ``compile_targets`` lists
 (see ``cuda_compiler.py``); the compiler comes with the test extra, and without it these tests fail, not skip.
 """
 
@@ -21,9 +21,10 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
 from numba.cuda.dispatcher import CUDADispatcher  # noqa: E402
 
 from ppm_array._backends import numba_cuda  # noqa: E402
+from ppm_array._backends.cuda_compile_targets import compile_targets  # noqa: E402
 
 CASES = [pytest.param(name, dtype, cc, id=f"{name}-{dtype}-{architecture(cc)}")
-         for dtype in DTYPES for name, _, _ in numba_cuda.compile_targets(getattr(numba, dtype))
+         for dtype in DTYPES for name, _, _ in compile_targets(getattr(numba, dtype))
          for cc in ARCHITECTURES]
 
 
@@ -44,7 +45,7 @@ def test_kernel_compiles_to_machine_code(ptx_directory, name, dtype, cc):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compile_targets_list_every_kernel_of_the_module(dtype):
-    targets = numba_cuda.compile_targets(getattr(numba, dtype))
+    targets = compile_targets(getattr(numba, dtype))
     listed = {id(kernel) for _, kernel, _ in targets}
     kernels = {name: value for name, value in vars(numba_cuda).items()
                if isinstance(value, CUDADispatcher) and not value.targetoptions["device"]}

@@ -50,7 +50,6 @@ from .contract import KernelPoints, Moments, Transforms
 
 __all__ = [
     "all_finite",
-    "compile_targets",
     "fourier_transforms",
     "on_device",
     "pair_moments",
@@ -372,30 +371,3 @@ def pair_moments(
         _expand(A, position_a, partial_a, unit, xp, threads_per_block),
         _expand(B, position_b, partial_b, unit, xp, threads_per_block),
     )
-
-
-# --- Compile targets --------------------------------------------------------------------------------------------------
-# Every kernel of this module with the argument types it is launched with, for tests/test_cuda_compile.py (NVVM and
-# ptxas for several GPU architectures, no GPU needed) and benchmarks/cuda_resources.py. A kernel added above must be
-# added here: a test checks that every kernel that is an attribute of this module is listed.
-
-
-def compile_targets(dtype) -> list:
-    """``(name, dispatcher, argument_types)`` for every kernel of this module in compute ``dtype``
-    (``numba.float32`` or ``numba.float64``), with the layouts the backend passes (``tests/test_cuda_compile.py``
-    compiles each for real)."""
-    array = numba.types.Array
-    floats = [array(dtype, n, "C") for n in (1, 2, 3)]
-    points, int1, int2 = array(dtype, 2, "A"), array(numba.int64, 1, "C"), array(numba.int64, 2, "C")
-    f64_1, f64_2, f64_3 = (array(numba.float64, n, "C") for n in (1, 2, 3))
-    return [
-        ("persistence_kernel", persistence_kernel, (points, int2, floats[0], floats[0], int2, int2)),
-        ("scatter_kernel", scatter_kernel, (points, int2, f64_1, f64_2)),
-        ("compact_kernel", compact_kernel, (floats[0], floats[0], floats[0], int1, floats[0], floats[1])),
-        ("expand_kernel", expand_kernel, (floats[0], int1, f64_3, f64_1, f64_2)),
-        (
-            "moment_kernel",
-            _moment_kernel(dtype, THREADS_PER_BLOCK, ROWS_PER_THREAD),
-            (floats[1], floats[1], int1, numba.boolean, f64_3),
-        ),
-    ]
