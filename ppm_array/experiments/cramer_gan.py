@@ -15,6 +15,7 @@ discriminator steps (the authors update the generator at every sixth iteration: 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,9 +63,11 @@ def _critic(h, x, reference_fake):
     return (h(x) - h(reference_fake)).norm(dim=1) - h(x).norm(dim=1)
 
 
-def train_cramer_gan(config: CramerGANConfig, images: np.ndarray, seed: int, with_ppm: bool, progress=None):
+def train_cramer_gan(config: CramerGANConfig, images: np.ndarray, seed: int, with_ppm: bool, progress=None,
+                     losses: list | None = None):
     """Train on ``images`` (float32, ``(n, image_dim)``) from ``seed``; returns ``(discriminator, generator)``,
-    both frozen (no gradients, eval mode). ``progress`` is called once per generator step.
+    both frozen (no gradients, eval mode). ``progress`` is called once per generator step; ``losses``, if given,
+    receives the two terms of each generator step's objective, ``(Cramér loss, PPM-Reg)`` (NaN without it).
 
     The two arms of a seed (``with_ppm`` False and True) start from the same networks and draw the same
     batches and noise: PPM-Reg's subsamples come from a generator of their own.
@@ -105,9 +108,11 @@ def train_cramer_gan(config: CramerGANConfig, images: np.ndarray, seed: int, wit
             optimise_d.step()
 
         real, fake, other = sample()
-        loss_g = _critic(discriminator, real, other).mean() - _critic(discriminator, fake, other).mean()
-        if regularizer is not None:
-            loss_g = loss_g + regularizer(discriminator(real), discriminator(fake))
+        cramer = _critic(discriminator, real, other).mean() - _critic(discriminator, fake, other).mean()
+        ppm = regularizer(discriminator(real), discriminator(fake)) if regularizer is not None else None
+        loss_g = cramer if ppm is None else cramer + ppm
+        if losses is not None:
+            losses.append((float(cramer.detach()), math.nan if ppm is None else float(ppm.detach())))
         optimise_g.zero_grad()
         loss_g.backward()
         optimise_g.step()
