@@ -289,7 +289,7 @@ _COMMANDS = {"shape-match": _shape_match, "bench": _bench, "semi-supervised": _s
 # before it starts; and the distribution and extra that bring each one.
 _REQUIRES = {
     "shape-match": ("tqdm", "gph", "gudhi", "ot", "matplotlib"),
-    "bench": ("gph", "gudhi", "ot", "matplotlib"),
+    "bench": ("tqdm", "gph", "gudhi", "ot", "matplotlib"),
     "semi-supervised": ("torch", "sklearn", "tqdm", "matplotlib"),
     "generate": ("torch", "sklearn", "ot", "tqdm", "matplotlib"),
 }

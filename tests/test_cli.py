@@ -239,7 +239,7 @@ def test_generate_summary_gives_paired_differences_with_t_intervals(tmp_path, ca
 
 @pytest.mark.parametrize("command, module, distribution", [
     ("shape-match", "tqdm", "tqdm"), ("shape-match", "gph", "giotto-ph"), ("shape-match", "gudhi", "gudhi"),
-    ("shape-match", "ot", "pot"), ("shape-match", "matplotlib", "matplotlib"), ("bench", "gph", "giotto-ph"),
+    ("shape-match", "ot", "pot"), ("shape-match", "matplotlib", "matplotlib"), ("bench", "tqdm", "tqdm"), ("bench", "gph", "giotto-ph"),
     ("bench", "ot", "pot"), ("bench", "matplotlib", "matplotlib"), ("semi-supervised", "torch", "torch"),
     ("semi-supervised", "sklearn", "scikit-learn"), ("semi-supervised", "tqdm", "tqdm"),
     ("generate", "torch", "torch"), ("generate", "sklearn", "scikit-learn"), ("generate", "ot", "pot"),
