@@ -39,6 +39,23 @@ def test_w2_sum_and_paper_metrics_equal_ripser_and_gudhi():
         assert diagram_distance(Y, reference, metric) == 0.0
 
 
+def test_critical_edges_give_ripsers_diagrams_on_clouds_of_the_experiments_size():
+    """The births and deaths recomputed from giotto-ph's critical edges are ripser.py's diagrams, call after call,
+    at the shape-matching size (512 points), where two giotto-ph threads returned wrong dimension-1 edges in about
+    half the calls."""
+    def sort(diagram):
+        return diagram[np.lexsort(diagram.T[::-1])]
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(512, 2)) if seed % 2 else reference_shape("circle", 512, 0.05, rng)
+        expected = [sort(finite(diagram).astype(np.float64)) for diagram in ripser.ripser(X)["dgms"]]
+        for _ in range(3):
+            for got, want in zip(birth_death_diagrams(X), expected):
+                assert got.shape == want.shape
+                np.testing.assert_allclose(sort(got), want, rtol=1e-6)  # ripser.py computes in float32
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_published_metric_equals_torch_topological(seed):
     """The published script's metric: torch-topological's WassersteinDistance(p=2) between its
