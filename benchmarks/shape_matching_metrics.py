@@ -6,7 +6,8 @@ play, per homology dimension: the published script's (order 1, L-infinity,
 torch-topological's conventions; ``metrics.published_distance``) and order 2 with a
 Euclidean or an L-infinity ground distance (gudhi). Prints, per dimension, the
 arms' late means and their ratio (regularized / plain), mean +- std over the seeds,
-and the dimension's share of the published metric. Usage::
+and the dimension's share of the published metric. The diagrams are those each run
+recorded while training (computed once per cloud). Usage::
 
     python benchmarks/shape_matching_metrics.py --seeds 3    # about 4 minutes on 2 cores
 """
@@ -14,16 +15,17 @@ and the dimension's share of the published metric. Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
 import numpy as np
 from gudhi.wasserstein import wasserstein_distance
+from tqdm import tqdm
 
 from ppm_array.experiments._format import mean_std
-from ppm_array.experiments.diagrams import birth_death, critical_diagrams
 from ppm_array.experiments.metrics import published_distance
-from ppm_array.experiments.shape_matching import ShapeMatchingConfig, late_mean, run_seed
+from ppm_array.experiments.shape_matching import ShapeMatchingConfig, late_mean, reference_for, run_arm
 
 DISTANCES = {
     "order 1, L-inf (published)": published_distance,
@@ -33,9 +35,8 @@ DISTANCES = {
 
 
 def per_dimension(run, reference) -> dict:
-    """``(distance name, dimension)`` -> the late mean of that distance over the run's recorded clouds."""
-    diagrams = [[birth_death(sample) for sample in critical_diagrams(cloud)] for cloud in run.clouds]
-    return {(name, dim): late_mean(run, [distance(d[dim], reference[dim]) for d in diagrams])
+    """``(distance name, dimension)`` -> the late mean of that distance over the run's recorded diagrams."""
+    return {(name, dim): late_mean(run, [distance(d[dim], reference[dim]) for d in run.diagrams])
             for name, distance in DISTANCES.items() for dim in (0, 1)}
 
 
@@ -45,10 +46,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rows = []
-    for seed in range(args.seeds):
-        shape, (plain, regularized) = run_seed(replace(ShapeMatchingConfig(), seed=seed))
-        reference = [birth_death(sample) for sample in critical_diagrams(shape)]
-        rows.append((per_dimension(plain, reference), per_dimension(regularized, reference)))
+    config = ShapeMatchingConfig()
+    with tqdm(total=2 * config.steps * args.seeds, desc="circle + Cramér", unit="step", file=sys.stderr) as bar:
+        for seed in range(args.seeds):
+            seeded = replace(config, seed=seed)
+            shape, reference = reference_for(seeded)
+            plain, regularized = (run_arm(seeded, shape, with_ppm, reference, bar.update) for with_ppm in (False, True))
+            rows.append((per_dimension(plain, reference), per_dimension(regularized, reference)))
     print(f"circle + Cramér (paired), {args.seeds} seeds: late means (from step 400) per dimension, mean +- std\n")
     print("| distance | dim | plain arm | PPM-Reg arm | ratio | share of the plain arm's sum |")
     print("|---|---:|---:|---:|---:|---:|")

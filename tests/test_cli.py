@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from ppm_array.cli import main
@@ -18,7 +20,7 @@ def run_cli(*args):
 
 
 def test_help_for_each_command_shows_defaults_and_no_markup():
-    for args in ((), ("shape-match",), ("bench",), ("semi-supervised",)):
+    for args in ((), ("shape-match",), ("bench",), ("semi-supervised",), ("generate",)):
         result = run_cli(*args, "--help")
         assert result.returncode == 0 and "usage: ppm-array" in result.stdout
         assert "``" not in result.stdout
@@ -29,6 +31,9 @@ def test_help_for_each_command_shows_defaults_and_no_markup():
         assert f"(default: {default})" in " ".join(shape_help.split())
     semi_help = " ".join(run_cli("semi-supervised", "--help").stdout.split())
     assert "--protocol {ours,published,both}" in semi_help and "(default: ours)" in semi_help
+    generate_help = " ".join(run_cli("generate", "--help").stdout.split())
+    for option, default in (("--ppm-weights", "(0.001, 0.6)"), ("--bandwidth", "median"), ("--seed", "0")):
+        assert option in generate_help and f"(default: {default})" in generate_help
 
 
 def test_version():
@@ -49,6 +54,12 @@ def test_version():
     ("shape-match", "--metric", "bottleneck"),
     ("shape-match", "--n-points", "many"),
     ("semi-supervised", "--protocol", "paper"),
+    ("generate", "--gan-steps", "0"),
+    ("generate", "--seeds", "-2"),
+    ("generate", "--ppm-weights", "1"),
+    ("generate", "--ppm-weights", "1", "-1"),
+    ("generate", "--bandwidth", "0"),
+    ("generate", "--quick", "yes"),
     ("frobnicate",),
     (),
 ])
@@ -174,11 +185,65 @@ def test_semi_supervised_protocol_option_chooses_what_each_seed_runs(option, pro
         assert "cramer             0.8050 +- 0.0000" in out
 
 
+def test_generate_quick_writes_scores_samples_and_summary(tmp_path, capsys):
+    assert main(["generate", "--quick", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "generate.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(row["seed"], row["arm"]) for row in rows] == [("0", "none"), ("0", "ppm-reg"), ("1", "none"),
+                                                           ("1", "ppm-reg"), ("", "floor")]
+    floor = rows[-1]
+    for row in rows[:-1]:  # a generator after a few steps is far from the digits: well above the floor
+        assert float(row["cmmd"]) > 10 * float(floor["cmmd"]) > 0 and float(row["wd"]) > 2 * float(floor["wd"]) > 0
+        # The biased estimator adds positive diagonal terms (unit-norm embeddings, kernel values below 1).
+        assert float(row["cmmd_biased"]) > float(row["cmmd"])
+        assert math.isfinite(float(row["late_cramer_loss"]))
+        assert (float(row["late_ppm_reg"]) > 0) if row["arm"] == "ppm-reg" else row["late_ppm_reg"] == "nan"
+    # The arms of a seed share networks, batches and noise, and differ only by PPM-Reg's gradient.
+    for seed in ("0", "1"):
+        none, ppm = (next(row for row in rows if (row["seed"], row["arm"]) == (seed, arm)) for arm in ("none", "ppm-reg"))
+        assert float(none["cmmd"]) != float(ppm["cmmd"]) and float(none["cmmd"]) == pytest.approx(float(ppm["cmmd"]),
+                                                                                                    rel=0.2)
+    assert (tmp_path / "generate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".partial")]
+    out = capsys.readouterr().out
+    assert "2 seed(s) [0, 1]" in out and "CMMD" in out and "WD" in out and "95% CI" in out
+    assert (tmp_path / "generate_summary.txt").read_text() in out
+
+
+def test_generate_summary_gives_paired_differences_with_t_intervals(tmp_path, capsys, monkeypatch):
+    from ppm_array.experiments import generative
+    from ppm_array.experiments.digits_embedding import DigitsEmbedding
+    from ppm_array.experiments.generative import GenerationResult, Reference, Scores
+
+    shown = np.zeros((4, 64))
+
+    def fake_prepare(config, progress):  # no training: a reference whose floor is known
+        return Reference(np.zeros((1297, 64)), shown, DigitsEmbedding(None, None, 0.97), None, Scores(0.5, 0.6, 0.1))
+
+    def fake_run_seed(config, reference, seed, progress):
+        # none: CMMD 2, 3, 4; ppm-reg 0, 0.01, 0.02 lower: differences -0, -0.01, -0.02 (mean -0.01, std 0.01)
+        return [GenerationResult("none", seed, Scores(2.0 + seed, 2.5, 1.0), shown, -0.5),
+                GenerationResult("ppm-reg", seed, Scores(2.0 + seed - seed / 100, 2.5, 1.0), shown, -0.5, 0.001)]
+
+    monkeypatch.setattr(generative, "prepare", fake_prepare)
+    monkeypatch.setattr(generative, "run_seed", fake_run_seed)
+    assert main(["generate", "--seeds", "3", "--out", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    # t(0.975, 2) = 4.3027: half-width 4.3027 * 0.01 / sqrt(3) = 0.0248
+    assert "CMMD 3.0000 +- 1.0000 2.9900 +- 0.9900 -0.0100 +- 0.0100 [-0.0348, +0.0148]" in out
+    assert "WD 1.0000 +- 0.0000 1.0000 +- 0.0000 0.0000 +- 0.0000 [+0.0000, +0.0000]" in out
+    assert "floor (the 1297 training digits against the 4 held-out): CMMD 0.5000, WD 0.1000" in out
+    assert "held-out accuracy 0.9700" in out
+    assert "Cramér loss -0.5000 +- 0.0000, PPM-Reg 0.001000 +- 0.000000 (PPM-Reg / |Cramér loss| 0.002000 +- 0.000000)" in out
+
+
 @pytest.mark.parametrize("command, module, distribution", [
     ("shape-match", "tqdm", "tqdm"), ("shape-match", "gph", "giotto-ph"), ("shape-match", "gudhi", "gudhi"),
-    ("shape-match", "ot", "pot"), ("shape-match", "matplotlib", "matplotlib"), ("bench", "gph", "giotto-ph"),
+    ("shape-match", "ot", "pot"), ("shape-match", "matplotlib", "matplotlib"), ("bench", "tqdm", "tqdm"), ("bench", "gph", "giotto-ph"),
     ("bench", "ot", "pot"), ("bench", "matplotlib", "matplotlib"), ("semi-supervised", "torch", "torch"),
     ("semi-supervised", "sklearn", "scikit-learn"), ("semi-supervised", "tqdm", "tqdm"),
+    ("generate", "torch", "torch"), ("generate", "sklearn", "scikit-learn"), ("generate", "ot", "pot"),
+    ("generate", "tqdm", "tqdm"), ("generate", "matplotlib", "matplotlib"),
 ])
 def test_a_missing_extra_is_one_line_naming_the_package_and_its_install(command, module, distribution, tmp_path,
                                                                         capsys, monkeypatch):

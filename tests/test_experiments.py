@@ -9,9 +9,10 @@ from gudhi.wasserstein import wasserstein_distance
 from builders import blob_and_circle
 from oracles import central_difference
 
-from ppm_array.experiments.diagrams import critical_diagrams, pd_reg_value_and_grad
-from ppm_array.experiments.metrics import diagram_distance
-from ppm_array.experiments.shape_matching import ShapeMatchingConfig, distances_under, late_mean, run_seed
+from ppm_array.experiments.diagrams import birth_death, critical_diagrams, pd_reg_value_and_grad
+from ppm_array.experiments.metrics import birth_death_diagrams, diagram_distance
+from ppm_array.experiments.shape_matching import (ShapeMatchingConfig, distances_under, late_mean, reference_for,
+                                                  run_arm, run_seed)
 from ppm_array.experiments.shapes import reference_shape
 from ppm_array.experiments.timing import w_ppm_reg_value_and_grad
 
@@ -28,7 +29,7 @@ def test_w2_sum_and_paper_metrics_equal_ripser_and_gudhi():
     """Diagrams from an independent library (ripser.py) give the same distances."""
     X, Y = clouds()
     dgm_x, dgm_y = ripser.ripser(X)["dgms"], ripser.ripser(Y)["dgms"]
-    reference = critical_diagrams(Y)
+    reference = birth_death_diagrams(Y)
     # ripser.py computes in float32; ours recomputes births and deaths in float64.
     w2_sum = sum(wasserstein_distance(finite(a), finite(b), order=2, internal_p=2) for a, b in zip(dgm_x, dgm_y))
     assert diagram_distance(X, reference, "w2-sum") == pytest.approx(w2_sum, rel=1e-5)
@@ -36,6 +37,23 @@ def test_w2_sum_and_paper_metrics_equal_ripser_and_gudhi():
     assert diagram_distance(X, reference, "paper") == pytest.approx(paper, rel=1e-5)
     for metric in ("paper", "published", "w2-sum"):
         assert diagram_distance(Y, reference, metric) == 0.0
+
+
+def test_critical_edges_give_ripsers_diagrams_on_clouds_of_the_experiments_size():
+    """The births and deaths recomputed from giotto-ph's critical edges are ripser.py's diagrams, call after call,
+    at the shape-matching size (512 points), where two giotto-ph threads returned wrong dimension-1 edges in about
+    half the calls."""
+    def sort(diagram):
+        return diagram[np.lexsort(diagram.T[::-1])]
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(512, 2)) if seed % 2 else reference_shape("circle", 512, 0.05, rng)
+        expected = [sort(finite(diagram).astype(np.float64)) for diagram in ripser.ripser(X)["dgms"]]
+        for _ in range(3):
+            for got, want in zip(birth_death_diagrams(X), expected):
+                assert got.shape == want.shape
+                np.testing.assert_allclose(sort(got), want, rtol=1e-6)  # ripser.py computes in float32
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -49,7 +67,7 @@ def test_published_metric_equals_torch_topological(seed):
     complex_ = topological.VietorisRipsComplex(dim=1)
     expected = topological.WassersteinDistance(p=2)(complex_(torch.cdist(X, X), treat_as_distances=True),
                                                     complex_(torch.cdist(Y, Y), treat_as_distances=True))
-    got = diagram_distance(X.numpy(), critical_diagrams(Y.numpy()), "published")
+    got = diagram_distance(X.numpy(), birth_death_diagrams(Y.numpy()), "published")
     assert got == pytest.approx(float(expected), rel=1e-6)  # torch-topological weighs the transport in float32
 
 
@@ -96,12 +114,35 @@ def test_short_shape_matching_run_is_deterministic_shares_noise_and_moves_toward
 def test_recorded_clouds_give_the_recorded_distances_under_any_metric():
     config = ShapeMatchingConfig(n_points=48, steps=60, eval_every=20, n_subsamples=100, metric="published")
     reference, (plain, _) = run_seed(config)
-    assert len(plain.clouds) == len(plain.steps) == 4
-    diagrams = critical_diagrams(reference)
+    assert len(plain.clouds) == len(plain.diagrams) == len(plain.steps) == 4
+    diagrams = birth_death_diagrams(reference)
     np.testing.assert_allclose(distances_under(plain, diagrams, "published"), plain.distances, rtol=1e-12)
     paper = distances_under(plain, diagrams, "paper")
     assert late_mean(plain, paper) == pytest.approx(np.mean(paper))  # runs shorter than step 400: all evaluations
     assert paper != pytest.approx(plain.distances)
+
+
+def test_distances_from_recorded_diagrams_equal_those_recomputed_from_the_clouds(monkeypatch):
+    """The cached path (each cloud's diagrams computed once while training, the reference's once for all losses)
+    gives exactly the distances of recomputing every diagram per metric, as the table did before."""
+    from ppm_array.experiments import metrics
+
+    config = ShapeMatchingConfig(shape="two-circles", n_points=40, steps=30, eval_every=10, n_subsamples=60)
+    reference, reference_diagrams = reference_for(config)
+    other_loss = reference_for(ShapeMatchingConfig(shape="two-circles", n_points=40, loss="mmd", metric="w2-sum"))
+    np.testing.assert_array_equal(other_loss[0], reference)  # the reference depends on shape and seed only
+    calls = []
+    compute = metrics.critical_diagrams
+    monkeypatch.setattr(metrics, "critical_diagrams", lambda X: calls.append(len(X)) or compute(X))
+    run = run_arm(config, reference, True, reference_diagrams)
+    assert calls == [40] * 4  # one persistence computation per evaluation (steps 0, 10, 20, 30), none of the reference
+    cached = {metric: distances_under(run, reference_diagrams, metric) for metric in ("paper", "published", "w2-sum")}
+    assert calls == [40] * 4  # every metric from the recorded diagrams
+    monkeypatch.setattr(metrics, "critical_diagrams", compute)
+    fresh_reference = [birth_death(sample) for sample in critical_diagrams(reference)]
+    for metric, distances in cached.items():
+        assert distances == [diagram_distance(cloud, fresh_reference, metric) for cloud in run.clouds], metric
+    assert cached["paper"] == run.distances  # the training metric too
 
 
 @pytest.mark.parametrize("shape", ["circle", "two-circles", "boxplus", "sphere"])

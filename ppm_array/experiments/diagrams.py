@@ -20,11 +20,16 @@ def _lengths(X: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.linalg.norm(X[edges[:, 0]] - X[edges[:, 1]], axis=1)
 
 
-def critical_diagrams(X: np.ndarray, *, n_threads: int = 2) -> list[PersistenceSample]:
+def critical_diagrams(X: np.ndarray, *, n_threads: int = 1) -> list[PersistenceSample]:
     """Finite persistence pairs of dimensions 0 and 1 with their critical edges.
 
     Returns one :class:`~ppm_array.PersistenceSample` per dimension (``mass`` is 1
     per pair); dimension 0 has the zero-length birth edge ``(v, v)``.
+
+    One giotto-ph thread by default: with two (giotto-ph 0.2.4), the dimension-1
+    generators of a 512-point cloud were wrong in 19 of 36 calls (their edges' lengths
+    are not the diagram's births and deaths, and differ from call to call), while one
+    thread matched ripser.py every time, at about the same speed.
     """
     result = ripser_parallel(X, maxdim=1, return_generators=True, n_threads=n_threads)
     h0 = np.asarray(result["gens"][0], dtype=np.int64).reshape(-1, 3)

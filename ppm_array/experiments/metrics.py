@@ -17,7 +17,9 @@ Three metrics, to set a shape-matching run beside the paper and the published sc
     ``ppm-array shape-match`` tracked before these metrics were added.
 
 Diagrams come from :func:`~ppm_array.experiments.diagrams.critical_diagrams`
-(giotto-ph, values recomputed in float64 from the critical edges).
+(giotto-ph, values recomputed in float64 from the critical edges). Computing them is
+the costly part, so :func:`birth_death_diagrams` computes a cloud's once and
+:func:`distance_between` takes them under any metric.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from gudhi.wasserstein import wasserstein_distance
 from . import METRICS
 from .diagrams import birth_death, critical_diagrams
 
-__all__ = ["METRICS", "diagram_distance", "published_distance"]
+__all__ = ["METRICS", "birth_death_diagrams", "diagram_distance", "distance_between", "published_distance"]
 
 
 def published_distance(first: np.ndarray, second: np.ndarray) -> float:
@@ -50,11 +52,13 @@ def published_distance(first: np.ndarray, second: np.ndarray) -> float:
     return float(ot.emd2(supply, demand, cost))
 
 
-def diagram_distance(X: np.ndarray, reference_diagrams, metric: str) -> float:
-    """The ``metric`` between the diagrams of ``X`` and ``reference_diagrams`` (from ``critical_diagrams``,
-    computed once: a reference shape's are the costly ones)."""
-    diagrams = [birth_death(sample) for sample in critical_diagrams(X)]
-    reference = [birth_death(sample) for sample in reference_diagrams]
+def birth_death_diagrams(X: np.ndarray) -> list[np.ndarray]:
+    """The ``(n, 2)`` diagrams ``(birth, death)`` of dimensions 0 and 1 of the cloud ``X`` (finite pairs)."""
+    return [birth_death(sample) for sample in critical_diagrams(X)]
+
+
+def distance_between(diagrams, reference, metric: str) -> float:
+    """The ``metric`` between two clouds' diagrams, each as :func:`birth_death_diagrams` returns them."""
     if metric == "paper":
         return float(wasserstein_distance(diagrams[1], reference[1], order=2, internal_p=np.inf))
     if metric == "published":
@@ -62,3 +66,9 @@ def diagram_distance(X: np.ndarray, reference_diagrams, metric: str) -> float:
     if metric == "w2-sum":
         return float(sum(wasserstein_distance(a, b, order=2, internal_p=2) for a, b in zip(diagrams, reference)))
     raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}")
+
+
+def diagram_distance(X: np.ndarray, reference, metric: str) -> float:
+    """The ``metric`` between the diagrams of the cloud ``X`` and ``reference`` (from
+    :func:`birth_death_diagrams`, computed once: a reference shape's serve every cloud compared with it)."""
+    return distance_between(birth_death_diagrams(X), reference, metric)

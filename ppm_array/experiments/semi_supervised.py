@@ -1,8 +1,8 @@
 """The paper's semi-supervised experiment (Table 3) at a scale a CPU runs: scikit-learn's digits.
 
-A Cramér GAN whose discriminator maps 8 x 8 images to a 64-d latent is trained on the
-unlabelled images, with or without PPM-Reg between the latents of real and generated
-batches (added to the generator's loss, subtracted from the discriminator's). Its
+A Cramér GAN (:mod:`.cramer_gan`) whose discriminator maps 8 x 8 images to a 64-d latent is
+trained on the unlabelled images, with or without PPM-Reg between the latents of real and
+generated batches (added to the generator's loss, subtracted from the discriminator's). Its
 frozen discriminator then feeds a linear classifier trained on 200 labels. Three arms:
 
 ``labels``
@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+from .cramer_gan import CramerGANConfig, networks, train_cramer_gan
+from .digits import held_out_split, load_digits_images
 
 __all__ = ["ARMS", "DigitsSplits", "SemiSupervisedConfig", "SeedResult", "load_digits_splits", "published_classifier",
            "progress_steps", "run_seed", "train_and_select", "train_published_classifier"]
@@ -72,6 +75,13 @@ class SemiSupervisedConfig:
     published_learning_rate: float = 1e-4
     published_betas: tuple = (0.1, 0.99)
     published_test_every: int = 20
+
+    def gan(self) -> CramerGANConfig:
+        """The pre-training's settings: one discriminator step per generator step, one learning rate."""
+        return CramerGANConfig(latent_dim=self.latent_dim, noise_dim=self.noise_dim, hidden=self.hidden,
+                               steps=self.gan_steps, batch=self.batch, learning_rate=self.gan_learning_rate,
+                               gradient_penalty=self.gradient_penalty, ppm_weights=self.ppm_weights,
+                               ppm_bandwidth=self.ppm_bandwidth, ppm_subsamples=self.ppm_subsamples)
 
     @classmethod
     def quick(cls) -> "SemiSupervisedConfig":
@@ -115,13 +125,8 @@ def load_digits_splits(config: SemiSupervisedConfig, seed: int) -> DigitsSplits:
     and the validation set are drawn per seed from the rest, and the GAN trains on the
     images that are neither test nor validation (the labelled ones included, without labels).
     """
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = (digits.data / 16.0).astype(np.float32)
-    labels = digits.target.astype(np.int64)
-    order = np.random.default_rng(12345).permutation(len(images))
-    test, rest = order[:config.n_test], order[config.n_test:]
+    images, labels = load_digits_images()
+    test, rest = held_out_split(len(images), config.n_test)
     rng = np.random.default_rng([seed, 7])
     rest = rng.permutation(rest)
     validation, pool = rest[:config.n_validation], rest[config.n_validation:]
@@ -130,72 +135,10 @@ def load_digits_splits(config: SemiSupervisedConfig, seed: int) -> DigitsSplits:
                         (images[validation], labels[validation]), (images[test], labels[test]))
 
 
-def _networks(config: SemiSupervisedConfig):
-    import torch
-
-    discriminator = torch.nn.Sequential(
-        torch.nn.Linear(64, config.hidden), torch.nn.LeakyReLU(0.2), torch.nn.Linear(config.hidden, config.hidden),
-        torch.nn.LeakyReLU(0.2), torch.nn.Linear(config.hidden, config.latent_dim))
-    generator = torch.nn.Sequential(
-        torch.nn.Linear(config.noise_dim, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, config.hidden),
-        torch.nn.ReLU(), torch.nn.Linear(config.hidden, 64), torch.nn.Sigmoid())
-    return discriminator, generator
-
-
-def _critic(h, x, reference_fake):
-    """The Cramér GAN critic ``f(x) = |h(x) - h(x'_g)| - |h(x)|`` (Bellemare et al. 2017)."""
-    return (h(x) - h(reference_fake)).norm(dim=1) - h(x).norm(dim=1)
-
-
 def pretrain(config: SemiSupervisedConfig, unlabelled: np.ndarray, seed: int, with_ppm: bool, progress=None):
-    """A Cramér GAN on ``unlabelled``; returns its discriminator (the latent map)."""
-    import torch
-
-    import ppm_array.torch as pat
-
-    threads = torch.get_num_threads()
-    torch.manual_seed(seed)
-    discriminator, generator = _networks(config)
-    betas = (0.5, 0.9)
-    optimise_d = torch.optim.Adam(discriminator.parameters(), lr=config.gan_learning_rate, betas=betas)
-    optimise_g = torch.optim.Adam(generator.parameters(), lr=config.gan_learning_rate, betas=betas)
-    regularizer = pat.PPMReg(bandwidth=config.ppm_bandwidth, weights=config.ppm_weights,
-                             n_subsamples=config.ppm_subsamples, seed=seed) if with_ppm else None
-    data = torch.tensor(unlabelled)
-    batches = np.random.default_rng([seed, 11])
-
-    def sample():
-        real = data[torch.as_tensor(batches.integers(0, len(data), config.batch))]
-        noise = torch.randn(2, config.batch, config.noise_dim)
-        return real, generator(noise[0]), generator(noise[1])
-
-    for _ in range(config.gan_steps):
-        real, fake, other = sample()
-        fake, other = fake.detach(), other.detach()
-        surrogate = _critic(discriminator, real, other).mean() - _critic(discriminator, fake, other).mean()
-        mix = torch.rand(config.batch, 1)
-        between = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        slope = torch.autograd.grad(_critic(discriminator, between, other).sum(), between, create_graph=True)[0]
-        loss_d = -surrogate + config.gradient_penalty * ((slope.norm(dim=1) - 1) ** 2).mean()
-        if regularizer is not None:  # the discriminator looks for latents whose topology tells real from fake
-            loss_d = loss_d - regularizer(discriminator(real), discriminator(fake))
-        optimise_d.zero_grad()
-        loss_d.backward()
-        optimise_d.step()
-
-        real, fake, other = sample()
-        loss_g = _critic(discriminator, real, other).mean() - _critic(discriminator, fake, other).mean()
-        if regularizer is not None:
-            loss_g = loss_g + regularizer(discriminator(real), discriminator(fake))
-        optimise_g.zero_grad()
-        loss_g.backward()
-        optimise_g.step()
-        if progress is not None:
-            progress()
-    # PPM-Reg's Numba kernels set the OpenMP thread count that torch shares: restore the caller's (two threads
-    # instead of one made the published classifier 8x slower here, 460 against 57 ms a step).
-    torch.set_num_threads(threads)
-    return discriminator.requires_grad_(False).eval()
+    """A Cramér GAN on ``unlabelled`` (:mod:`.cramer_gan`); returns its discriminator (the latent map)."""
+    discriminator, _ = train_cramer_gan(config.gan(), unlabelled, seed, with_ppm, progress)
+    return discriminator
 
 
 def _accuracy(model, images, labels) -> float:
@@ -228,7 +171,7 @@ def train_classifier(config: SemiSupervisedConfig, features, labelled, validatio
 
     torch.manual_seed(seed + 1)
     if features is None:
-        features, _ = _networks(config)
+        features, _ = networks(config.gan())
         trainable = features
     else:
         trainable = None

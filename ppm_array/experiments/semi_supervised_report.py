@@ -8,6 +8,7 @@ import numpy as np
 
 from . import SSL_PROTOCOLS
 from ._format import mean_std as _mean_std
+from ._format import paired_interval
 from ._output import atomic_path, write_csv
 from .semi_supervised import ARMS
 
@@ -32,14 +33,6 @@ def _accuracies(results, protocol: str, arm: str) -> np.ndarray:
     seeds = sorted({r.seed for r in results})
     return np.array([np.mean([r.test_accuracy for r in results if (r.seed, r.protocol, r.arm) == (seed, protocol, arm)])
                      for seed in seeds])
-
-
-def paired_interval(difference: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """The t-interval for the mean of ``difference`` (one value per seed, at least two)."""
-    from scipy.stats import t
-
-    half = t.ppf(0.5 + confidence / 2, difference.size - 1) * difference.std(ddof=1) / np.sqrt(difference.size)
-    return difference.mean() - half, difference.mean() + half
 
 
 def _protocol_lines(results, protocol: str) -> list[str]:

@@ -8,6 +8,11 @@ subsamples, logging). Every ``eval_every`` steps a run records the distance betw
 the diagrams of the trained and the reference cloud (:mod:`.metrics`), the main loss,
 and PPM-Reg's value and per-dimension terms (drawn from the logging stream, so both
 arms are logged alike and training is not disturbed).
+
+Persistence diagrams are the costly part of an evaluation, so each is computed once:
+a run keeps its clouds' diagrams, and :func:`distances_under` evaluates any other
+metric from them; a reference shape's diagrams (:func:`reference_for`) serve every
+run against that shape.
 """
 
 from __future__ import annotations
@@ -18,12 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ppm_reg, ppm_reg_value_and_grad
-from .diagrams import critical_diagrams
 from .losses import cramer_paired_value_and_grad, energy_distance_value_and_grad, rbf_mmd_value_and_grad
-from .metrics import diagram_distance
+from .metrics import birth_death_diagrams, distance_between
 from .shapes import reference_shape
 
-__all__ = ["ShapeMatchingConfig", "TrainingRun", "distances_under", "late_mean", "run_arm", "run_seed"]
+__all__ = ["ShapeMatchingConfig", "TrainingRun", "distances_under", "late_mean", "reference_for", "run_arm", "run_seed"]
 # The paper compares arms after the initial transient; late means average from this step on.
 LATE_FROM_STEP = 400
 
@@ -76,6 +80,7 @@ class TrainingRun:
     ppm_values: list = field(default_factory=list)
     ppm_terms: list = field(default_factory=list)
     clouds: list = field(default_factory=list)  # the cloud at each evaluation, for other metrics afterwards
+    diagrams: list = field(default_factory=list)  # its diagrams (birth_death_diagrams), for other diagram metrics
     cloud: np.ndarray | None = None
 
 
@@ -89,8 +94,9 @@ def late_mean(run: TrainingRun, distances=None) -> float:
 
 
 def distances_under(run: TrainingRun, reference_diagrams, metric: str) -> list:
-    """The distance under ``metric`` at each of the run's evaluations, from the clouds it recorded."""
-    return [diagram_distance(cloud, reference_diagrams, metric) for cloud in run.clouds]
+    """The distance under ``metric`` at each of the run's evaluations, from the diagrams it recorded (no
+    persistence is recomputed)."""
+    return [distance_between(diagrams, reference_diagrams, metric) for diagrams in run.diagrams]
 
 
 def _main_loss(config: ShapeMatchingConfig, X, Y, rng):
@@ -110,7 +116,8 @@ def _streams(seed: int):
 
 def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, reference_diagrams,
             progress=None) -> TrainingRun:
-    """Train one arm from the configuration's seed; ``progress`` is called once per step."""
+    """Train one arm from the configuration's seed against ``reference`` and its diagrams (from
+    :func:`reference_for`); ``progress`` is called once per step."""
     init_rng, main_rng, ppm_rng, log_rng = _streams(config.seed)
     X = 0.3 * init_rng.normal(size=reference.shape)
     velocity = np.zeros_like(X)
@@ -121,8 +128,10 @@ def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, 
         if evaluate:
             value, terms = ppm_reg(X, reference, rng=log_rng, return_terms=True, **config.ppm_options())
             run.steps.append(step)
-            run.distances.append(diagram_distance(X, reference_diagrams, config.metric))
+            diagrams = birth_death_diagrams(X)
+            run.distances.append(distance_between(diagrams, reference_diagrams, config.metric))
             run.clouds.append(X.copy())
+            run.diagrams.append(diagrams)
             run.main_losses.append(main_value)
             run.ppm_values.append(float(value))
             run.ppm_terms.append(tuple(float(t) for t in terms.mmd))
@@ -138,8 +147,14 @@ def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, 
     return run
 
 
+def reference_for(config: ShapeMatchingConfig):
+    """The reference cloud of ``config`` and its diagrams (:func:`~.metrics.birth_death_diagrams`). It depends on
+    the shape, size, noise and seed only, so configurations that differ in loss or metric share it."""
+    reference = reference_shape(config.shape, config.n_points, config.noise, np.random.default_rng([config.seed, 0]))
+    return reference, birth_death_diagrams(reference)
+
+
 def run_seed(config: ShapeMatchingConfig, progress=None):
     """Both arms of ``config.seed``: the reference shape, and the (plain, regularized) runs."""
-    reference = reference_shape(config.shape, config.n_points, config.noise, np.random.default_rng([config.seed, 0]))
-    reference_diagrams = critical_diagrams(reference)
+    reference, reference_diagrams = reference_for(config)
     return reference, [run_arm(config, reference, with_ppm, reference_diagrams, progress) for with_ppm in (False, True)]

@@ -14,6 +14,7 @@ A row with the main loss alone shows how much of each time is the Cramér loss i
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, rep
     spreads over all cells instead of inflating one. Every timed cell follows one
     untimed step of the same cell (a warm-up).
     """
+    from tqdm import tqdm
+
     sizes = (128, 256) if quick else (128, 256, 512, 1024)
     subsamples = (512,) if quick else (512, 1024, 2048)
     n_steps = n_steps or (10 if quick else 100)
@@ -93,11 +96,14 @@ def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, rep
     cells = [(method, n_points, None) for n_points in sizes for method in METHODS[2:]]  # neither depends on s
     cells += [(method, n_points, s) for n_points in sizes for s in subsamples for method in METHODS[:2]]
     seconds = {cell: [] for cell in cells}
-    for _ in range(repeats):
-        for method, n_points, s in cells:
-            # One untimed step first: compilation, first imports and cold caches stay outside the clock.
-            _time_steps(method, n_points, s or 0, 1)
-            seconds[method, n_points, s].append(_time_steps(method, n_points, s or 0, n_steps)[0] * 100 / n_steps)
+    # The bar moves between timed sections only, so it costs the clocks nothing.
+    with tqdm(total=repeats * len(cells), desc="bench", unit="cell", file=sys.stderr) as bar:
+        for _ in range(repeats):
+            for method, n_points, s in cells:
+                # One untimed step first: compilation, first imports and cold caches stay outside the clock.
+                _time_steps(method, n_points, s or 0, 1)
+                seconds[method, n_points, s].append(_time_steps(method, n_points, s or 0, n_steps)[0] * 100 / n_steps)
+                bar.update()
     header = "| method | s | " + " | ".join(f"N={n}" for n in sizes) + " |"
     scaled = f", {n_steps} steps timed and scaled to 100" if n_steps != 100 else ""
     lines = [f"Wall time (s) of 100 gradient steps, Cramér + regularizer: mean +- standard deviation over "
