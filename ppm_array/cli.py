@@ -74,51 +74,88 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shape = commands.add_parser(
-        "shape-match", formatter_class=_Formatter, help="the paper's shape-matching experiment (Figure 2)",
+        "shape-match",
+        formatter_class=_Formatter,
+        help="the paper's shape-matching experiment (Figure 2)",
         description="""Train 0.3 N(0, I) towards a reference shape with SGD (momentum 0.9, step 0.05),
 with and without PPM-Reg, from the same seeds, tracking a distance between the
 persistence diagrams of the trained and the reference cloud. Writes shape_match.csv
 (distance, main loss, PPM-Reg and its terms at every evaluation) and shape_match.png
 to --out, and prints the late-mean ratio (regularized arm / plain arm, mean of the
 evaluations from step 400) over the seeds, mean +- std, also written to
-shape_match_summary.txt.""")
+shape_match_summary.txt.""",
+    )
     shape.add_argument("--shape", choices=SHAPES, default="circle", help="reference shape")
-    shape.add_argument("--loss", choices=LOSSES, default="cramer",
-                       help="main loss: Cramér (energy distance) or RBF-MMD (width 0.1)")
-    shape.add_argument("--cramer", choices=CRAMER_ESTIMATORS, default="paired",
-                       help="Cramér estimator: rows paired at random as the published script does, or all pairs "
-                            "of random halves")
-    shape.add_argument("--metric", choices=METRICS, default="paper",
-                       help="paper: W2 between dimension-1 diagrams; published: the published script's "
-                            "torch-topological distance over dimensions 0 and 1; w2-sum: W2 summed over 0 and 1")
+    shape.add_argument(
+        "--loss", choices=LOSSES, default="cramer", help="main loss: Cramér (energy distance) or RBF-MMD (width 0.1)"
+    )
+    shape.add_argument(
+        "--cramer",
+        choices=CRAMER_ESTIMATORS,
+        default="paired",
+        help="Cramér estimator: rows paired at random as the published script does, or all pairs of random halves",
+    )
+    shape.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="paper",
+        help="paper: W2 between dimension-1 diagrams; published: the published script's "
+        "torch-topological distance over dimensions 0 and 1; w2-sum: W2 summed over 0 and 1",
+    )
     shape.add_argument("--seeds", type=_positive_int, default=1, help="number of seeds, from --seed on")
     shape.add_argument("--seed", type=_non_negative_int, default=0, help="first seed")
     shape.add_argument("--steps", type=_positive_int, default=2420, help="SGD steps per arm")
     shape.add_argument("--eval-every", type=_positive_int, default=20, help="steps between evaluations")
     shape.add_argument("--n-points", type=_positive_int, default=512, help="points in each cloud")
     shape.add_argument("--n-subsamples", type=_positive_int, default=2000, help="PPM-Reg subsamples per dimension")
-    shape.add_argument("--bandwidth", type=_bandwidth, default=math.sqrt(0.05),
-                       help="PPM-Reg kernel bandwidth h (the published width 0.1 is h = sqrt(0.05)), or 'median'")
-    shape.add_argument("--ppm-weights", type=_non_negative_float, nargs=2, default=(1.0, 6000.0),
-                       metavar=("W0", "W1"), help="PPM-Reg weights of dimensions 0 and 1")
-    shape.add_argument("--main-weight", type=_non_negative_float, default=None,
-                       help="main loss weight (default: 1.6 for Cramér, 5 for MMD, as published)")
+    shape.add_argument(
+        "--bandwidth",
+        type=_bandwidth,
+        default=math.sqrt(0.05),
+        help="PPM-Reg kernel bandwidth h (the published width 0.1 is h = sqrt(0.05)), or 'median'",
+    )
+    shape.add_argument(
+        "--ppm-weights",
+        type=_non_negative_float,
+        nargs=2,
+        default=(1.0, 6000.0),
+        metavar=("W0", "W1"),
+        help="PPM-Reg weights of dimensions 0 and 1",
+    )
+    shape.add_argument(
+        "--main-weight",
+        type=_non_negative_float,
+        default=None,
+        help="main loss weight (default: 1.6 for Cramér, 5 for MMD, as published)",
+    )
     shape.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     bench = commands.add_parser(
-        "bench", formatter_class=_Formatter, help="the paper's timing table (Table 1)",
+        "bench",
+        formatter_class=_Formatter,
+        help="the paper's timing table (Table 1)",
         description="""Wall time of 100 gradient steps of Cramér + regularizer for PPM-Reg (ours),
 W-PPM-Reg (exact optimal transport between the PPMs, POT) and PD-Reg (full
 Vietoris-Rips persistence, giotto-ph, and Wasserstein matching, gudhi/POT), each cell
 timed --repeats times. Prints a markdown table of mean +- std, written to bench.md, and
-saves bench.png.""")
+saves bench.png.""",
+    )
     bench.add_argument("--quick", action="store_true", help="a reduced grid in about a minute")
-    bench.add_argument("--steps", type=_positive_int, default=None,
-                       help="steps timed per cell, scaled to 100 (default 100; 10 with --quick)")
-    bench.add_argument("--repeats", type=_positive_int, default=None,
-                       help="times the whole grid is timed; cells show mean +- std (default 3; 2 with --quick)")
+    bench.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="steps timed per cell, scaled to 100 (default 100; 10 with --quick)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        help="times the whole grid is timed; cells show mean +- std (default 3; 2 with --quick)",
+    )
     bench.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     semi = commands.add_parser(
-        "semi-supervised", formatter_class=_Formatter,
+        "semi-supervised",
+        formatter_class=_Formatter,
         help="the paper's semi-supervised experiment (Table 3) on scikit-learn's digits",
         description="""A Cramér GAN with a 64-d discriminator latent is pre-trained on the unlabelled
 digits with and without PPM-Reg between real and generated latents, once per seed; each
@@ -129,21 +166,34 @@ labels alone. published: the authors' SSL_class.py, an MLP (64-512-512-512-10) t
 times, each reporting the best test accuracy seen over evaluations every 20 epochs.
 Needs torch and scikit-learn. Writes semi_supervised.csv (per protocol, seed, arm and
 run) and semi_supervised.png to --out and prints mean +- std over the seeds and the
-paired differences with 95% t-intervals, also written to semi_supervised_summary.txt.""")
-    semi.add_argument("--seeds", type=_positive_int, default=None,
-                      help="number of seeds, from --seed on (default: 5; 2 with --quick)")
+paired differences with 95% t-intervals, also written to semi_supervised_summary.txt.""",
+    )
+    semi.add_argument(
+        "--seeds", type=_positive_int, default=None, help="number of seeds, from --seed on (default: 5; 2 with --quick)"
+    )
     semi.add_argument("--seed", type=_non_negative_int, default=0, help="first seed")
-    semi.add_argument("--gan-steps", type=_positive_int, default=None,
-                      help="Cramér GAN steps per pre-training (default: 2000; 60 with --quick)")
-    semi.add_argument("--protocol", choices=(*SSL_PROTOCOLS, "both"), default="ours",
-                      help="how the frozen discriminators are judged: our linear probe, the published MLP with "
-                           "best-test selection, or both on the same pre-trained models")
-    semi.add_argument("--quick", action="store_true",
-                      help="a smoke test (about a minute): short pre-training and classifier training, "
-                           "2 published runs of 41 epochs")
+    semi.add_argument(
+        "--gan-steps",
+        type=_positive_int,
+        default=None,
+        help="Cramér GAN steps per pre-training (default: 2000; 60 with --quick)",
+    )
+    semi.add_argument(
+        "--protocol",
+        choices=(*SSL_PROTOCOLS, "both"),
+        default="ours",
+        help="how the frozen discriminators are judged: our linear probe, the published MLP with "
+        "best-test selection, or both on the same pre-trained models",
+    )
+    semi.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test (about a minute): short pre-training and classifier training, 2 published runs of 41 epochs",
+    )
     semi.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     generate = commands.add_parser(
-        "generate", formatter_class=_Formatter,
+        "generate",
+        formatter_class=_Formatter,
         help="the paper's unconditional image generation (CMMD and WD), on scikit-learn's digits",
         description="""A Cramér GAN is trained on 1,297 of the digits, with and without PPM-Reg between the
 discriminator's latents of a real and a generated batch (as the authors' UCIG/main_small.py: 5
@@ -155,19 +205,34 @@ and POT. Writes generate.csv (per seed and arm: CMMD, CMMD with the biased estim
 generator's Cramér loss and PPM-Reg over its last 200 steps; and the floor, the training digits
 scored as if generated) and generate.png (samples of each arm) to --out, and prints mean +- std
 over the seeds and the paired difference with its 95% t-interval, also written to
-generate_summary.txt.""")
-    generate.add_argument("--seeds", type=_positive_int, default=None,
-                          help="number of seeds, from --seed on (default: 5; 2 with --quick)")
+generate_summary.txt.""",
+    )
+    generate.add_argument(
+        "--seeds", type=_positive_int, default=None, help="number of seeds, from --seed on (default: 5; 2 with --quick)"
+    )
     generate.add_argument("--seed", type=_non_negative_int, default=0, help="first seed")
-    generate.add_argument("--gan-steps", type=_positive_int, default=None,
-                          help="generator steps per GAN (default: 2000; 10 with --quick)")
-    generate.add_argument("--ppm-weights", type=_non_negative_float, nargs=2, default=(0.001, 0.6),
-                          metavar=("W0", "W1"), help="PPM-Reg weights of dimensions 0 and 1 (the published AnimeFace "
-                                                     "setting)")
-    generate.add_argument("--bandwidth", type=_bandwidth, default="median",
-                          help="PPM-Reg kernel bandwidth h, or 'median' (chosen from the latents at every step)")
-    generate.add_argument("--quick", action="store_true",
-                          help="a smoke test (under a minute): 10 generator steps, fewer subsamples and classifier epochs")
+    generate.add_argument(
+        "--gan-steps", type=_positive_int, default=None, help="generator steps per GAN (default: 2000; 10 with --quick)"
+    )
+    generate.add_argument(
+        "--ppm-weights",
+        type=_non_negative_float,
+        nargs=2,
+        default=(0.001, 0.6),
+        metavar=("W0", "W1"),
+        help="PPM-Reg weights of dimensions 0 and 1 (the published AnimeFace setting)",
+    )
+    generate.add_argument(
+        "--bandwidth",
+        type=_bandwidth,
+        default="median",
+        help="PPM-Reg kernel bandwidth h, or 'median' (chosen from the latents at every step)",
+    )
+    generate.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test (under a minute): 10 generator steps, fewer subsamples and classifier epochs",
+    )
     generate.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     return parser
 
@@ -192,9 +257,19 @@ def _shape_match(args) -> int:
 
     out = output_directory(args.out)
     config = ShapeMatchingConfig(
-        shape=args.shape, loss=args.loss, cramer=args.cramer, metric=args.metric, n_points=args.n_points,
-        steps=args.steps, eval_every=args.eval_every, n_subsamples=args.n_subsamples, bandwidth=args.bandwidth,
-        ppm_weights=tuple(args.ppm_weights), main_weight=args.main_weight, seed=args.seed)
+        shape=args.shape,
+        loss=args.loss,
+        cramer=args.cramer,
+        metric=args.metric,
+        n_points=args.n_points,
+        steps=args.steps,
+        eval_every=args.eval_every,
+        n_subsamples=args.n_subsamples,
+        bandwidth=args.bandwidth,
+        ppm_weights=tuple(args.ppm_weights),
+        main_weight=args.main_weight,
+        seed=args.seed,
+    )
     start = time.perf_counter()
     seeds, references = [], []
     with tqdm(total=2 * args.steps * args.seeds, desc="shape-match", unit="step", file=sys.stderr) as bar:
@@ -213,22 +288,22 @@ def _bench(args) -> int:
     from .experiments.timing import run_table
 
     out = output_directory(args.out)
-    _report(run_table(out, quick=args.quick, n_steps=args.steps, repeats=args.repeats), out / "bench.md",
-            out / "bench.png")
+    _report(
+        run_table(out, quick=args.quick, n_steps=args.steps, repeats=args.repeats), out / "bench.md", out / "bench.png"
+    )
     return 0
 
 
 def _semi_supervised(args) -> int:
     from dataclasses import replace
 
+    import torch
     from tqdm import tqdm
 
-    from .experiments._output import output_directory
     from .experiments import SSL_PROTOCOLS
+    from .experiments._output import output_directory
     from .experiments.semi_supervised import SemiSupervisedConfig, progress_steps, run_seed
     from .experiments.semi_supervised_report import summarise, write_semi_supervised
-
-    import torch
 
     # Models this small run fastest on one thread; two threads with another busy process took 8x longer here.
     torch.set_num_threads(1)
@@ -241,8 +316,9 @@ def _semi_supervised(args) -> int:
     start = time.perf_counter()
     results = []
     # One step: a GAN step or an epoch of a published classifier run.
-    with tqdm(total=progress_steps(config, protocols) * len(seeds), desc="semi-supervised", unit="step",
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=progress_steps(config, protocols) * len(seeds), desc="semi-supervised", unit="step", file=sys.stderr
+    ) as bar:
         for seed in seeds:
             bar.set_postfix_str(f"seed {seed}")
             results += run_seed(config, seed, bar.update, protocols)
@@ -254,19 +330,25 @@ def _semi_supervised(args) -> int:
 def _generate(args) -> int:
     from dataclasses import replace
 
+    import torch
     from tqdm import tqdm
 
     from .experiments._output import output_directory
     from .experiments.generative import GenerateConfig, prepare, progress_steps, run_seed
     from .experiments.generative_report import summarise, write_generative
 
-    import torch
-
     torch.set_num_threads(1)  # as semi-supervised: models this small run fastest on one thread
     out = output_directory(args.out)
     config = GenerateConfig.quick() if args.quick else GenerateConfig()
-    config = replace(config, gan=replace(config.gan, ppm_weights=tuple(args.ppm_weights), ppm_bandwidth=args.bandwidth,
-                                         steps=args.gan_steps or config.gan.steps))
+    config = replace(
+        config,
+        gan=replace(
+            config.gan,
+            ppm_weights=tuple(args.ppm_weights),
+            ppm_bandwidth=args.bandwidth,
+            steps=args.gan_steps or config.gan.steps,
+        ),
+    )
     seeds = range(args.seed, args.seed + (args.seeds or (2 if args.quick else 5)))
     start = time.perf_counter()
     with tqdm(total=config.embedding_epochs, desc="embedding classifier", unit="epoch", file=sys.stderr) as bar:
@@ -277,13 +359,13 @@ def _generate(args) -> int:
             bar.set_postfix_str(f"seed {seed}")
             results += run_seed(config, reference, seed, bar.update)
     csv_path, png_path = write_generative(out, results, reference)
-    _report(summarise(results, reference, time.perf_counter() - start), out / "generate_summary.txt", csv_path,
-            png_path)
+    _report(
+        summarise(results, reference, time.perf_counter() - start), out / "generate_summary.txt", csv_path, png_path
+    )
     return 0
 
 
-_COMMANDS = {"shape-match": _shape_match, "bench": _bench, "semi-supervised": _semi_supervised,
-             "generate": _generate}
+_COMMANDS = {"shape-match": _shape_match, "bench": _bench, "semi-supervised": _semi_supervised, "generate": _generate}
 
 # The modules each command imports beyond ppm_array's own dependencies (some only at its end, to plot), checked
 # before it starts; and the distribution and extra that bring each one.
@@ -293,9 +375,15 @@ _REQUIRES = {
     "semi-supervised": ("torch", "sklearn", "tqdm", "matplotlib"),
     "generate": ("torch", "sklearn", "ot", "tqdm", "matplotlib"),
 }
-_DISTRIBUTIONS = {"tqdm": ("tqdm", "cli"), "gph": ("giotto-ph", "cli"), "gudhi": ("gudhi", "cli"), "ot": ("pot", "cli"),
-                  "matplotlib": ("matplotlib", "cli"), "torch": ("torch", "experiments"),
-                  "sklearn": ("scikit-learn", "experiments")}
+_DISTRIBUTIONS = {
+    "tqdm": ("tqdm", "cli"),
+    "gph": ("giotto-ph", "cli"),
+    "gudhi": ("gudhi", "cli"),
+    "ot": ("pot", "cli"),
+    "matplotlib": ("matplotlib", "cli"),
+    "torch": ("torch", "experiments"),
+    "sklearn": ("scikit-learn", "experiments"),
+}
 
 
 def _missing_module(command: str) -> str | None:
@@ -305,8 +393,9 @@ def _missing_module(command: str) -> str | None:
 
 def _missing_message(command: str, module: str) -> str:
     distribution, extra = _DISTRIBUTIONS.get(module, (module, None))
-    install = f"pip install 'ppm-array[{extra}]' (or pip install {distribution})" if extra else \
-        f"pip install {distribution}"
+    install = (
+        f"pip install 'ppm-array[{extra}]' (or pip install {distribution})" if extra else f"pip install {distribution}"
+    )
     return f"ppm-array {command}: error: needs {distribution} (module {module!r} is not installed): {install}"
 
 

@@ -49,12 +49,20 @@ def networks(config: CramerGANConfig):
     import torch
 
     discriminator = torch.nn.Sequential(
-        torch.nn.Linear(config.image_dim, config.hidden), torch.nn.LeakyReLU(0.2),
-        torch.nn.Linear(config.hidden, config.hidden), torch.nn.LeakyReLU(0.2),
-        torch.nn.Linear(config.hidden, config.latent_dim))
+        torch.nn.Linear(config.image_dim, config.hidden),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Linear(config.hidden, config.hidden),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.Linear(config.hidden, config.latent_dim),
+    )
     generator = torch.nn.Sequential(
-        torch.nn.Linear(config.noise_dim, config.hidden), torch.nn.ReLU(), torch.nn.Linear(config.hidden, config.hidden),
-        torch.nn.ReLU(), torch.nn.Linear(config.hidden, config.image_dim), torch.nn.Sigmoid())
+        torch.nn.Linear(config.noise_dim, config.hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(config.hidden, config.hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(config.hidden, config.image_dim),
+        torch.nn.Sigmoid(),
+    )
     return discriminator, generator
 
 
@@ -63,8 +71,9 @@ def _critic(h, x, reference_fake):
     return (h(x) - h(reference_fake)).norm(dim=1) - h(x).norm(dim=1)
 
 
-def train_cramer_gan(config: CramerGANConfig, images: np.ndarray, seed: int, with_ppm: bool, progress=None,
-                     losses: list | None = None):
+def train_cramer_gan(
+    config: CramerGANConfig, images: np.ndarray, seed: int, with_ppm: bool, progress=None, losses: list | None = None
+):
     """Train on ``images`` (float32, ``(n, image_dim)``) from ``seed``; returns ``(discriminator, generator)``,
     both frozen (no gradients, eval mode). ``progress`` is called once per generator step; ``losses``, if given,
     receives the two terms of each generator step's objective, ``(Cramér loss, PPM-Reg)`` (NaN without it).
@@ -79,11 +88,15 @@ def train_cramer_gan(config: CramerGANConfig, images: np.ndarray, seed: int, wit
     threads = torch.get_num_threads()
     torch.manual_seed(seed)
     discriminator, generator = networks(config)
-    optimise_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate,
-                                  betas=config.discriminator_betas)
+    optimise_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=config.discriminator_betas)
     optimise_g = torch.optim.Adam(generator.parameters(), lr=config.learning_rate, betas=config.generator_betas)
-    regularizer = pat.PPMReg(bandwidth=config.ppm_bandwidth, weights=config.ppm_weights,
-                             n_subsamples=config.ppm_subsamples, seed=seed) if with_ppm else None
+    regularizer = (
+        pat.PPMReg(
+            bandwidth=config.ppm_bandwidth, weights=config.ppm_weights, n_subsamples=config.ppm_subsamples, seed=seed
+        )
+        if with_ppm
+        else None
+    )
     data = torch.tensor(images)
     batches = np.random.default_rng([seed, 11])
 

@@ -38,7 +38,9 @@ def critical_diagrams(X: np.ndarray, *, n_threads: int = 1) -> list[PersistenceS
     for q, birth_edge, death_edge in ((0, h0[:, [0, 0]], h0[:, 1:3]), (1, h1[:, 0:2], h1[:, 2:4])):
         birth = _lengths(X, birth_edge)
         death = _lengths(X, death_edge)
-        samples.append(PersistenceSample(birth, death - birth, birth_edge, death_edge, np.ones(len(birth)), q, X.shape[0]))
+        samples.append(
+            PersistenceSample(birth, death - birth, birth_edge, death_edge, np.ones(len(birth)), q, X.shape[0])
+        )
     return samples
 
 

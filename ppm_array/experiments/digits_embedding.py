@@ -10,7 +10,7 @@ seed: one ruler for all.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,22 +20,32 @@ __all__ = ["DigitsEmbedding", "embed", "train_digits_embedding"]
 class DigitsEmbedding(NamedTuple):
     """The feature map (image -> ``embedding_dim``), the classifier on top, and its accuracy on held-out digits."""
 
-    features: object
-    classifier: object
+    features: Any
+    classifier: Any
     held_out_accuracy: float
 
 
 def _network(embedding_dim: int, hidden: int):
     import torch
 
-    features = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(),
-                                   torch.nn.Linear(hidden, embedding_dim), torch.nn.ReLU())
+    features = torch.nn.Sequential(
+        torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, embedding_dim), torch.nn.ReLU()
+    )
     return features, torch.nn.Linear(embedding_dim, 10)
 
 
-def train_digits_embedding(train: tuple, held_out: tuple, *, epochs: int, embedding_dim: int = 128,
-                           hidden: int = 256, batch: int = 64, learning_rate: float = 1e-3, seed: int = 0,
-                           progress=None) -> DigitsEmbedding:
+def train_digits_embedding(
+    train: tuple,
+    held_out: tuple,
+    *,
+    epochs: int,
+    embedding_dim: int = 128,
+    hidden: int = 256,
+    batch: int = 64,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    progress=None,
+) -> DigitsEmbedding:
     """Train on ``train = (images, labels)`` (Adam, shuffled mini-batches, cross-entropy) for ``epochs``;
     report the accuracy on ``held_out``. ``progress`` is called once per epoch."""
     import torch
@@ -47,8 +57,8 @@ def train_digits_embedding(train: tuple, held_out: tuple, *, epochs: int, embedd
     images, labels = torch.tensor(train[0]), torch.tensor(train[1])
     order = np.random.default_rng([seed, 5])
     for _ in range(epochs):
-        for rows in np.array_split(order.permutation(len(labels)), max(1, len(labels) // batch)):
-            rows = torch.as_tensor(rows)
+        for chunk in np.array_split(order.permutation(len(labels)), max(1, len(labels) // batch)):
+            rows = torch.as_tensor(chunk)
             loss = torch.nn.functional.cross_entropy(model(images[rows]), labels[rows])
             optimiser.zero_grad()
             loss.backward()

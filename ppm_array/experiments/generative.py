@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,16 +38,36 @@ from .digits import held_out_split, load_digits_images
 from .digits_embedding import DigitsEmbedding, embed, train_digits_embedding
 from .embedding_metrics import cmmd, wasserstein
 
-__all__ = ["ARMS", "GenerateConfig", "GenerationResult", "Reference", "prepare", "progress_steps", "run_seed",
-           "sample_images", "scores"]
+__all__ = [
+    "ARMS",
+    "GenerateConfig",
+    "GenerationResult",
+    "Reference",
+    "prepare",
+    "progress_steps",
+    "run_seed",
+    "sample_images",
+    "scores",
+]
 
 ARMS = ("none", "ppm-reg")
 
 
 def _published_gan() -> CramerGANConfig:
-    return CramerGANConfig(latent_dim=64, noise_dim=16, hidden=128, steps=2000, critic_steps=5, batch=192,
-                           learning_rate=1e-4, generator_betas=(0.0, 0.99), discriminator_betas=(0.5, 0.99),
-                           ppm_weights=(0.001, 0.6), ppm_bandwidth="median", ppm_subsamples=(1024, 1024))
+    return CramerGANConfig(
+        latent_dim=64,
+        noise_dim=16,
+        hidden=128,
+        steps=2000,
+        critic_steps=5,
+        batch=192,
+        learning_rate=1e-4,
+        generator_betas=(0.0, 0.99),
+        discriminator_betas=(0.5, 0.99),
+        ppm_weights=(0.001, 0.6),
+        ppm_bandwidth="median",
+        ppm_subsamples=(1024, 1024),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +82,7 @@ class GenerateConfig:
     late_steps: int = 200  # the generator's loss terms are averaged over its last steps, to show their sizes
 
     @classmethod
-    def quick(cls) -> "GenerateConfig":
+    def quick(cls) -> GenerateConfig:
         from dataclasses import replace
 
         return cls(gan=replace(_published_gan(), steps=10, ppm_subsamples=(256, 256)), embedding_epochs=5)
@@ -101,8 +121,11 @@ class GenerationResult:
 
 def scores(embeddings: np.ndarray, reference_embeddings: np.ndarray) -> Scores:
     """CMMD (both estimators) and WD between two sets of embeddings."""
-    return Scores(cmmd(embeddings, reference_embeddings), cmmd(embeddings, reference_embeddings, estimator="v"),
-                  wasserstein(embeddings, reference_embeddings))
+    return Scores(
+        cmmd(embeddings, reference_embeddings),
+        cmmd(embeddings, reference_embeddings, estimator="v"),
+        wasserstein(embeddings, reference_embeddings),
+    )
 
 
 def prepare(config: GenerateConfig, progress=None) -> Reference:
@@ -110,9 +133,13 @@ def prepare(config: GenerateConfig, progress=None) -> Reference:
     and score the training digits against them."""
     images, labels = load_digits_images()
     held_out, train = held_out_split(len(images), config.n_held_out)
-    embedding = train_digits_embedding((images[train], labels[train]), (images[held_out], labels[held_out]),
-                                       epochs=config.embedding_epochs, seed=config.embedding_seed,
-                                       progress=progress)
+    embedding = train_digits_embedding(
+        (images[train], labels[train]),
+        (images[held_out], labels[held_out]),
+        epochs=config.embedding_epochs,
+        seed=config.embedding_seed,
+        progress=progress,
+    )
     held_out_embeddings = embed(embedding, images[held_out])
     floor = scores(embed(embedding, images[train]), held_out_embeddings)
     return Reference(images[train], images[held_out], embedding, held_out_embeddings, floor)
@@ -136,11 +163,18 @@ def run_seed(config: GenerateConfig, reference: Reference, seed: int, progress=N
     """Both arms of ``seed``: train each GAN on the training digits, draw as many images as there are, score them."""
     results = []
     for arm in ARMS:
-        losses = []
+        losses: list[Any] = []
         _, generator = train_cramer_gan(config.gan, reference.train, seed, arm == "ppm-reg", progress, losses)
         images = sample_images(generator, len(reference.train), config.gan.noise_dim, seed)
-        cramer_loss, ppm_reg = np.mean(losses[-config.late_steps:], axis=0)
-        results.append(GenerationResult(arm, seed, scores(embed(reference.embedding, images),
-                                                          reference.held_out_embeddings), images[:config.n_shown],
-                                        float(cramer_loss), float(ppm_reg)))
+        cramer_loss, ppm_reg = np.mean(losses[-config.late_steps :], axis=0)
+        results.append(
+            GenerationResult(
+                arm,
+                seed,
+                scores(embed(reference.embedding, images), reference.held_out_embeddings),
+                images[: config.n_shown],
+                float(cramer_loss),
+                float(ppm_reg),
+            )
+        )
     return results

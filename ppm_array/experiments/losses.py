@@ -8,14 +8,19 @@ distance ("Cramér") or an RBF-kernel MMD between the clouds. Both cost
 from __future__ import annotations
 
 from .._boundary import validation as v
-from .._boundary.namespace import cast, device as device_of
+from .._boundary.namespace import cast
+from .._boundary.namespace import device as device_of
 
 __all__ = ["cramer_paired_value_and_grad", "energy_distance_value_and_grad", "rbf_mmd_value_and_grad"]
 
 
 def _in_caller_dtypes(value, grad_x, grad_y, cloud_x, cloud_y):
     xp = cloud_x.xp
-    return xp.asarray(cast(value, cloud_x.result_dtype, xp)), cast(grad_x, cloud_x.result_dtype, xp), cast(grad_y, cloud_y.result_dtype, xp)
+    return (
+        xp.asarray(cast(value, cloud_x.result_dtype, xp)),
+        cast(grad_x, cloud_x.result_dtype, xp),
+        cast(grad_y, cloud_y.result_dtype, xp),
+    )
 
 
 def _clouds(X, Y):
@@ -23,8 +28,9 @@ def _clouds(X, Y):
     cloud_x, cloud_y = v.points(X, "X"), v.points(Y, "Y")
     v.check_same_library(cloud_x, cloud_y, ("X", "Y"))
     if cloud_x.array.shape[1] != cloud_y.array.shape[1]:
-        raise ValueError(f"X and Y must have the same number of features; got {cloud_x.array.shape[1]} and "
-                         f"{cloud_y.array.shape[1]}")
+        raise ValueError(
+            f"X and Y must have the same number of features; got {cloud_x.array.shape[1]} and {cloud_y.array.shape[1]}"
+        )
     return cloud_x, cloud_y
 
 
@@ -92,7 +98,7 @@ def cramer_paired_value_and_grad(X, Y, *, rng=None):
     h = min(X.shape[0] // 2, Y.shape[0])
     order_x = xp.asarray(generator.permutation(X.shape[0]), device=device)
     order_y = xp.asarray(generator.permutation(Y.shape[0]), device=device)
-    X0, X1, Y0 = (xp.take(A, rows, axis=0) for A, rows in ((X, order_x[:h]), (X, order_x[h:2 * h]), (Y, order_y[:h])))
+    X0, X1, Y0 = (xp.take(A, rows, axis=0) for A, rows in ((X, order_x[:h]), (X, order_x[h : 2 * h]), (Y, order_y[:h])))
     d_y0_x0, u_y0_x0 = _paired_distance(Y0, X0, xp)
     d_x0_x1, u_x0_x1 = _paired_distance(X0, X1, xp)
     d_y0_x1, u_y0_x1 = _paired_distance(Y0, X1, xp)
@@ -105,8 +111,9 @@ def cramer_paired_value_and_grad(X, Y, *, rng=None):
 def _unpermute(order, leading, xp):
     """Gradients in the original row order: ``leading`` holds those of the rows ``order[:len(leading)]``, the
     other rows get 0."""
-    rest = xp.zeros((order.shape[0] - leading.shape[0], leading.shape[1]), dtype=leading.dtype,
-                    device=device_of(leading))
+    rest = xp.zeros(
+        (order.shape[0] - leading.shape[0], leading.shape[1]), dtype=leading.dtype, device=device_of(leading)
+    )
     return xp.take(xp.concat([leading, rest], axis=0), xp.argsort(order), axis=0)
 
 

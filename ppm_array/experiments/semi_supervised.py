@@ -32,15 +32,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .cramer_gan import CramerGANConfig, networks, train_cramer_gan
 from .digits import held_out_split, load_digits_images
 
-__all__ = ["ARMS", "DigitsSplits", "SemiSupervisedConfig", "SeedResult", "load_digits_splits", "published_classifier",
-           "progress_steps", "run_seed", "train_and_select", "train_published_classifier"]
+__all__ = [
+    "ARMS",
+    "DigitsSplits",
+    "SemiSupervisedConfig",
+    "SeedResult",
+    "load_digits_splits",
+    "published_classifier",
+    "progress_steps",
+    "run_seed",
+    "train_and_select",
+    "train_published_classifier",
+]
 
 ARMS = ("labels", "cramer", "cramer+ppm")
 PRETRAINED_ARMS = (("cramer", False), ("cramer+ppm", True))
@@ -78,15 +88,22 @@ class SemiSupervisedConfig:
 
     def gan(self) -> CramerGANConfig:
         """The pre-training's settings: one discriminator step per generator step, one learning rate."""
-        return CramerGANConfig(latent_dim=self.latent_dim, noise_dim=self.noise_dim, hidden=self.hidden,
-                               steps=self.gan_steps, batch=self.batch, learning_rate=self.gan_learning_rate,
-                               gradient_penalty=self.gradient_penalty, ppm_weights=self.ppm_weights,
-                               ppm_bandwidth=self.ppm_bandwidth, ppm_subsamples=self.ppm_subsamples)
+        return CramerGANConfig(
+            latent_dim=self.latent_dim,
+            noise_dim=self.noise_dim,
+            hidden=self.hidden,
+            steps=self.gan_steps,
+            batch=self.batch,
+            learning_rate=self.gan_learning_rate,
+            gradient_penalty=self.gradient_penalty,
+            ppm_weights=self.ppm_weights,
+            ppm_bandwidth=self.ppm_bandwidth,
+            ppm_subsamples=self.ppm_subsamples,
+        )
 
     @classmethod
-    def quick(cls) -> "SemiSupervisedConfig":
-        return cls(gan_steps=60, classifier_epochs=40, ppm_subsamples=(256, 512), published_runs=2,
-                   published_epochs=41)
+    def quick(cls) -> SemiSupervisedConfig:
+        return cls(gan_steps=60, classifier_epochs=40, ppm_subsamples=(256, 512), published_runs=2, published_epochs=41)
 
 
 @dataclass
@@ -129,10 +146,15 @@ def load_digits_splits(config: SemiSupervisedConfig, seed: int) -> DigitsSplits:
     test, rest = held_out_split(len(images), config.n_test)
     rng = np.random.default_rng([seed, 7])
     rest = rng.permutation(rest)
-    validation, pool = rest[:config.n_validation], rest[config.n_validation:]
+    validation, pool = rest[: config.n_validation], rest[config.n_validation :]
     labelled = pool[_first_per_class(labels[pool], config.n_labels // 10)]
-    return DigitsSplits(images[pool], labels[pool], (images[labelled], labels[labelled]),
-                        (images[validation], labels[validation]), (images[test], labels[test]))
+    return DigitsSplits(
+        images[pool],
+        labels[pool],
+        (images[labelled], labels[labelled]),
+        (images[validation], labels[validation]),
+        (images[test], labels[test]),
+    )
 
 
 def pretrain(config: SemiSupervisedConfig, unlabelled: np.ndarray, seed: int, with_ppm: bool, progress=None):
@@ -148,7 +170,7 @@ def _accuracy(model, images, labels) -> float:
         return float((model(torch.tensor(images)).argmax(dim=1) == torch.tensor(labels)).float().mean())
 
 
-def train_and_select(train_epoch, score, n_epochs: int, evaluated_epochs) -> tuple[int, object]:
+def train_and_select(train_epoch, score, n_epochs: int, evaluated_epochs) -> tuple[int, Any]:
     """Call ``train_epoch()`` ``n_epochs`` times; after each epoch in ``evaluated_epochs`` (counted from 1) call
     ``score() -> (criterion, payload)``. Returns the epoch and payload of the first highest criterion."""
     evaluated = set(evaluated_epochs)
@@ -162,8 +184,9 @@ def train_and_select(train_epoch, score, n_epochs: int, evaluated_epochs) -> tup
     return best
 
 
-def train_classifier(config: SemiSupervisedConfig, features, labelled, validation, test, seed: int, arm: str
-                     ) -> SeedResult:
+def train_classifier(
+    config: SemiSupervisedConfig, features, labelled, validation, test, seed: int, arm: str
+) -> SeedResult:
     """A linear classifier on ``features`` (a frozen latent map), or, with ``features=None``, a fresh
     discriminator and the classifier trained together on the labels; the epoch of the best validation
     accuracy, and the test accuracy there."""
@@ -197,10 +220,13 @@ def train_classifier(config: SemiSupervisedConfig, features, labelled, validatio
         validation_accuracy = _accuracy(model, *validation)
         return validation_accuracy, (validation_accuracy, _accuracy(model, *test))
 
-    evaluated = {*range(config.validate_every, config.classifier_epochs + 1, config.validate_every),
-                 config.classifier_epochs}
-    epoch, (validation_accuracy, test_accuracy) = train_and_select(train_epoch, score,
-                                                                   config.classifier_epochs, evaluated)
+    evaluated = {
+        *range(config.validate_every, config.classifier_epochs + 1, config.validate_every),
+        config.classifier_epochs,
+    }
+    epoch, (validation_accuracy, test_accuracy) = train_and_select(
+        train_epoch, score, config.classifier_epochs, evaluated
+    )
     return SeedResult(arm, seed, validation_accuracy, test_accuracy, epoch)
 
 
@@ -212,14 +238,20 @@ def published_classifier(config: SemiSupervisedConfig):
 
     width = config.published_width
     return torch.nn.Sequential(
-        torch.nn.Linear(config.latent_dim, width), torch.nn.LeakyReLU(0.1),
-        torch.nn.Linear(width, width, bias=False), torch.nn.LeakyReLU(0.1),
-        torch.nn.Linear(width, width, bias=False), torch.nn.LeakyReLU(0.1),
-        torch.nn.Linear(width, 10), torch.nn.LogSoftmax(dim=1))
+        torch.nn.Linear(config.latent_dim, width),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(width, width, bias=False),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(width, width, bias=False),
+        torch.nn.LeakyReLU(0.1),
+        torch.nn.Linear(width, 10),
+        torch.nn.LogSoftmax(dim=1),
+    )
 
 
-def train_published_classifier(config: SemiSupervisedConfig, features, labelled, test, seed: int, arm: str,
-                               run: int, progress=None) -> SeedResult:
+def train_published_classifier(
+    config: SemiSupervisedConfig, features, labelled, test, seed: int, arm: str, run: int, progress=None
+) -> SeedResult:
     """One run of ``SSL_class.py`` on the frozen latent map ``features``: the published classifier trained with
     negative log-likelihood on shuffled batches of the labels (the last, partial batch dropped), Adam; the
     test accuracy after epochs 1, 21, 41, ... (every ``published_test_every``), and the best of them."""
@@ -227,8 +259,9 @@ def train_published_classifier(config: SemiSupervisedConfig, features, labelled,
 
     torch.manual_seed(seed * 1000 + run + 2)  # by seed and run only: both arms' run r start alike
     classifier = published_classifier(config)
-    optimiser = torch.optim.Adam(classifier.parameters(), lr=config.published_learning_rate,
-                                 betas=config.published_betas)
+    optimiser = torch.optim.Adam(
+        classifier.parameters(), lr=config.published_learning_rate, betas=config.published_betas
+    )
     with torch.no_grad():  # the latent map is frozen: its latents are computed once
         latents = features(torch.tensor(labelled[0]))
     targets = torch.tensor(labelled[1])
@@ -238,7 +271,7 @@ def train_published_classifier(config: SemiSupervisedConfig, features, labelled,
 
     def train_epoch():
         order = torch.randperm(len(targets))
-        for batch in order[:n_batches * config.published_batch].view(n_batches, -1):
+        for batch in order[: n_batches * config.published_batch].view(n_batches, -1):
             loss = torch.nn.functional.nll_loss(classifier(latents[batch]), targets[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -255,8 +288,9 @@ def train_published_classifier(config: SemiSupervisedConfig, features, labelled,
     return SeedResult(arm, seed, math.nan, test_accuracy, epoch, "published", run)
 
 
-def _published_runs(config: SemiSupervisedConfig, features, splits: DigitsSplits, seed: int, arm: str,
-                    progress=None) -> list[SeedResult]:
+def _published_runs(
+    config: SemiSupervisedConfig, features, splits: DigitsSplits, seed: int, arm: str, progress=None
+) -> list[SeedResult]:
     """``published_runs`` runs of the published classifier, each on its own draw of ``n_labels`` labels from the
     unlabelled pool (as ``SSL_class.py`` redraws them); run ``r`` draws the same labels for every arm."""
     results = []
@@ -264,8 +298,7 @@ def _published_runs(config: SemiSupervisedConfig, features, splits: DigitsSplits
         order = np.random.default_rng([seed, 13, run]).permutation(len(splits.unlabelled))
         chosen = order[_first_per_class(splits.unlabelled_labels[order], config.n_labels // 10)]
         labelled = (splits.unlabelled[chosen], splits.unlabelled_labels[chosen])
-        results.append(train_published_classifier(config, features, labelled, splits.test, seed, arm, run,
-                                                  progress))
+        results.append(train_published_classifier(config, features, labelled, splits.test, seed, arm, run, progress))
     return results
 
 
@@ -281,13 +314,13 @@ def run_seed(config: SemiSupervisedConfig, seed: int, progress=None, protocols=(
     splits = load_digits_splits(config, seed)
     results = []
     if "ours" in protocols:
-        results.append(train_classifier(config, None, splits.labelled, splits.validation, splits.test, seed,
-                                        "labels"))
+        results.append(train_classifier(config, None, splits.labelled, splits.validation, splits.test, seed, "labels"))
     for arm, with_ppm in PRETRAINED_ARMS:
         features = pretrain(config, splits.unlabelled, seed, with_ppm, progress)
         if "ours" in protocols:
-            results.append(train_classifier(config, features, splits.labelled, splits.validation, splits.test,
-                                            seed, arm))
+            results.append(
+                train_classifier(config, features, splits.labelled, splits.validation, splits.test, seed, arm)
+            )
         if "published" in protocols:
             results += _published_runs(config, features, splits, seed, arm, progress)
     return results

@@ -17,7 +17,7 @@ __all__ = ["paired_interval", "summarise", "write_semi_supervised"]
 _SELECTION = {
     "ours": "linear probe, test accuracy at the epoch of the best validation accuracy",
     "published": "the published MLP, best test accuracy over evaluations every 20 epochs (selects on the test set), "
-                 "mean of the runs of each seed",
+    "mean of the runs of each seed",
 }
 _DIFFERENCES = (("cramer+ppm", "cramer"), ("cramer+ppm", "labels"), ("cramer", "labels"))
 
@@ -31,8 +31,12 @@ def _groups(results) -> list[tuple[str, str]]:
 def _accuracies(results, protocol: str, arm: str) -> np.ndarray:
     """Test accuracy per seed (ascending), the mean over the seed's classifier runs."""
     seeds = sorted({r.seed for r in results})
-    return np.array([np.mean([r.test_accuracy for r in results if (r.seed, r.protocol, r.arm) == (seed, protocol, arm)])
-                     for seed in seeds])
+    return np.array(
+        [
+            np.mean([r.test_accuracy for r in results if (r.seed, r.protocol, r.arm) == (seed, protocol, arm)])
+            for seed in seeds
+        ]
+    )
 
 
 def _protocol_lines(results, protocol: str) -> list[str]:
@@ -67,8 +71,10 @@ def write_semi_supervised(out: Path, results) -> tuple[Path, Path]:
     """``semi_supervised.csv`` (a row per protocol, seed, arm and classifier run) and ``semi_supervised.png``,
     written atomically."""
     csv_path, png_path = out / "semi_supervised.csv", out / "semi_supervised.png"
-    rows = [(r.protocol, r.seed, r.arm, r.run, f"{r.validation_accuracy:.6f}", f"{r.test_accuracy:.6f}", r.epoch)
-            for r in results]
+    rows = [
+        (r.protocol, r.seed, r.arm, r.run, f"{r.validation_accuracy:.6f}", f"{r.test_accuracy:.6f}", r.epoch)
+        for r in results
+    ]
     write_csv(csv_path, ("protocol", "seed", "arm", "run", "validation_accuracy", "test_accuracy", "epoch"), rows)
     _plot(png_path, results)
     return csv_path, png_path
@@ -88,8 +94,11 @@ def _plot(path: Path, results) -> None:
         axis.scatter(np.full(values.size, position), values, color=f"C{SSL_PROTOCOLS.index(protocol)}", zorder=3)
     axis.set_xticks(range(len(groups)), [f"{protocol}\n{arm}" for protocol, arm in groups])
     lowest = min(r.test_accuracy for r in results)
-    axis.set(ylabel="test accuracy (dots: seeds)", ylim=(max(0.0, lowest - 0.05), 1.0),
-             title="digits: labels only, Cramér GAN, Cramér GAN + PPM-Reg")
+    axis.set(
+        ylabel="test accuracy (dots: seeds)",
+        ylim=(max(0.0, lowest - 0.05), 1.0),
+        title="digits: labels only, Cramér GAN, Cramér GAN + PPM-Reg",
+    )
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)

@@ -114,8 +114,9 @@ def _streams(seed: int):
     return [np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(4)]
 
 
-def run_arm(config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, reference_diagrams,
-            progress=None) -> TrainingRun:
+def run_arm(
+    config: ShapeMatchingConfig, reference: np.ndarray, with_ppm: bool, reference_diagrams, progress=None
+) -> TrainingRun:
     """Train one arm from the configuration's seed against ``reference`` and its diagrams (from
     :func:`reference_for`); ``progress`` is called once per step."""
     init_rng, main_rng, ppm_rng, log_rng = _streams(config.seed)

@@ -64,12 +64,21 @@ def _time_steps(method: str, n_points: int, n_subsamples: int, n_steps: int) -> 
         _, grad, _ = cramer_paired_value_and_grad(X, reference, rng=rng)
         grad = config.main_loss_weight * grad
         if method == "PPM-Reg":
-            grad += ppm_reg_value_and_grad(X, reference, bandwidth=config.bandwidth, dims=config.dims,
-                                           weights=config.ppm_weights, n_subsamples=n_subsamples, rng=rng)[1]
+            grad += ppm_reg_value_and_grad(
+                X,
+                reference,
+                bandwidth=config.bandwidth,
+                dims=config.dims,
+                weights=config.ppm_weights,
+                n_subsamples=n_subsamples,
+                rng=rng,
+            )[1]
         elif method == "W-PPM-Reg":
-            grad += w_ppm_reg_value_and_grad(X, reference, dims=config.dims, weights=config.ppm_weights,
-                                             n_subsamples=n_subsamples, rng=rng)[1]
+            grad += w_ppm_reg_value_and_grad(
+                X, reference, dims=config.dims, weights=config.ppm_weights, n_subsamples=n_subsamples, rng=rng
+            )[1]
         elif method == "PD-Reg":
+            assert reference_diagrams is not None  # computed above for PD-Reg
             grad += pd_reg_value_and_grad(X, reference_diagrams)[1]
         velocity = config.momentum * velocity + grad
         X = X - config.learning_rate * velocity
@@ -93,9 +102,11 @@ def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, rep
     subsamples = (512,) if quick else (512, 1024, 2048)
     n_steps = n_steps or (10 if quick else 100)
     repeats = repeats or (2 if quick else 3)
-    cells = [(method, n_points, None) for n_points in sizes for method in METHODS[2:]]  # neither depends on s
-    cells += [(method, n_points, s) for n_points in sizes for s in subsamples for method in METHODS[:2]]
-    seconds = {cell: [] for cell in cells}
+    cells: list[tuple[str, int, int | None]] = [
+        (method, n_points, None) for n_points in sizes for method in METHODS[2:]
+    ]
+    cells += [(method, n_points, s) for n_points in sizes for s in subsamples for method in METHODS[:2]]  # by s
+    seconds: dict[tuple[str, int, int | None], list[float]] = {cell: [] for cell in cells}
     # The bar moves between timed sections only, so it costs the clocks nothing.
     with tqdm(total=repeats * len(cells), desc="bench", unit="cell", file=sys.stderr) as bar:
         for _ in range(repeats):
@@ -106,10 +117,15 @@ def run_table(out: Path, *, quick: bool = False, n_steps: int | None = None, rep
                 bar.update()
     header = "| method | s | " + " | ".join(f"N={n}" for n in sizes) + " |"
     scaled = f", {n_steps} steps timed and scaled to 100" if n_steps != 100 else ""
-    lines = [f"Wall time (s) of 100 gradient steps, Cramér + regularizer: mean +- standard deviation over "
-             f"{repeats} repeats{scaled}", "", header, "|---|---:|" + "---:|" * len(sizes)]
+    lines = [
+        f"Wall time (s) of 100 gradient steps, Cramér + regularizer: mean +- standard deviation over "
+        f"{repeats} repeats{scaled}",
+        "",
+        header,
+        "|---|---:|" + "---:|" * len(sizes),
+    ]
     for method in METHODS:
-        for s in (subsamples if method in METHODS[:2] else (None,)):
+        for s in subsamples if method in METHODS[:2] else (None,):
             row = " | ".join(mean_std(seconds[method, n, s], digits=2, plus_minus="±") for n in sizes)
             name = "Cramér alone (no regularizer)" if method == "none" else method
             lines.append(f"| {name} | {s if s else '—'} | {row} |")
@@ -125,11 +141,12 @@ def _plot(path: Path, seconds, sizes, subsamples) -> None:
 
     figure, axis = plt.subplots(figsize=(6, 4), constrained_layout=True)
     for method in METHODS:
-        for s in (subsamples if method in METHODS[:2] else (None,)):
+        for s in subsamples if method in METHODS[:2] else (None,):
             label = (method if method != "none" else "Cramér alone") if s is None else f"{method}, s={s}"
             times = [seconds[method, n, s] for n in sizes]
-            axis.errorbar(sizes, [np.mean(t) for t in times], yerr=[np.std(t) for t in times], marker="o",
-                          capsize=2, label=label)
+            axis.errorbar(
+                sizes, [np.mean(t) for t in times], yerr=[np.std(t) for t in times], marker="o", capsize=2, label=label
+            )
     axis.set(xscale="log", yscale="log", xlabel="N", ylabel="seconds per 100 steps", title="ppm-array bench")
     axis.legend(fontsize=7)
     with atomic_path(path) as temporary:
