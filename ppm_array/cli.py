@@ -58,7 +58,13 @@ def _bandwidth(text: str):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in every option's help, descriptions as written."""
+    """Defaults in every option's help, descriptions as written. An option whose default depends on another
+    (``None`` here, its help saying what it becomes) shows no ``(default: None)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _version() -> str:
