@@ -3,9 +3,11 @@ peak memory at a large s (in a fresh process: the resident set before the step, 
 high-water mark after it).
 
 Paper setting: N = 512, d = 2, dims (0, 1), weights (1, 6000), h = sqrt(0.05), s = 2048, method="direct",
-float32; the time of ``jax.jit(jax.grad(...))`` (a fixed key) and of ``ppm_reg_value_and_grad``. Usage::
+float32; the time of ``jax.jit(jax.grad(...))`` (a fixed key) and of ``ppm_reg_value_and_grad``. Then the
+Fourier method of the native path (jax-finufft, float64) against its direct sums and the NumPy path's two methods,
+as s grows. Usage::
 
-    python benchmarks/bench_jax.py          # about a minute
+    python benchmarks/bench_jax.py          # about five minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -75,6 +77,44 @@ def side_by_side(repeat: int = 30) -> dict:
     return best
 
 
+FOURIER_SIZES = (1024, 2048, 8192, 32768)
+
+
+def fourier_side_by_side() -> dict:
+    """Per s: the fastest of a few interleaved calls of each method, float64 (the Fourier method's precision)."""
+    import jax
+    import jax.numpy as jnp
+
+    import ppm_array as pa
+    import ppm_array.jax as paj
+
+    jax.config.update("jax_enable_x64", True)
+    X, Y = (a.astype(np.float64) for a in clouds())
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    key = jax.random.key(0)
+    table = {}
+    for s in FOURIER_SIZES:
+        options = dict(OPTIONS, n_subsamples=s)
+        calls = {}
+        for method in ("direct", "fft"):
+            step = jax.jit(jax.grad(lambda x, y, k, m=method: paj.ppm_reg(x, y, k, **dict(options, method=m))))
+            calls[f"JAX native, {method}"] = lambda step=step: step(Xj, Yj, key).block_until_ready()
+        for method in ("direct", "fft"):
+            calls[f"NumPy path, {method}"] = lambda m=method: pa.ppm_reg_value_and_grad(
+                X, Y, rng=1, **dict(options, method=m))
+        best = {}
+        for name, call in calls.items():
+            call()
+            best[name] = float("inf")
+        for _ in range(3 if s > 8192 else 10):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                call()
+                best[name] = min(best[name], time.perf_counter() - start)
+        table[s] = best
+    return table
+
+
 def peak_memory(s: int) -> dict:
     result = subprocess.run([sys.executable, "-c", MEMORY_PROBE.format(s=s)], capture_output=True, text=True,
                             check=True, cwd=ROOT)
@@ -98,6 +138,15 @@ def main():
     for s in (2048, 65536):
         m = peak_memory(s)
         print(f"| {s} | {m['before_kib'] / 1024:.0f} | {m['peak_kib'] / 1024:.0f} | {m['seconds']:.1f} |")
+    table = fourier_side_by_side()
+    names = list(next(iter(table.values())))
+    print("\n## JAX native: the Fourier method (jax-finufft) against the direct sums, float64, dims (0, 1), "
+          "ms per step (fastest of 10, of 3 above s = 8192; interleaved)\n")
+    print("| s | " + " | ".join(names) + " | native fft / native direct |")
+    print("|---:|" + "---:|" * (len(names) + 1))
+    for s, best in table.items():
+        cells = " | ".join(f"{1e3 * best[name]:.1f}" for name in names)
+        print(f"| {s} | {cells} | {best['JAX native, fft'] / best['JAX native, direct']:.2f} |")
     print()
 
 

@@ -202,7 +202,80 @@ def test_non_finite_input_gives_nan_under_jit():
     assert np.isnan(float(value)) and bool(jnp.all(jnp.isnan(grad)))
 
 
-def test_fourier_method_is_refused_with_the_way_out():
+FOURIER = dict(OPTIONS, n_subsamples=2500)
+
+
+def _value_and_grads(X, Y, key, **options):
+    call = jax.jit(jax.value_and_grad(lambda x, y: paj.ppm_reg(x, y, key, **options), argnums=(0, 1)))
+    value, (grad_x, grad_y) = call(X, Y)
+    return float(value), np.asarray(grad_x), np.asarray(grad_y)
+
+
+@pytest.mark.parametrize("changes", [{}, dict(bandwidth="median", estimator="u"), dict(weight_power=2.0, squared=False),
+                                     dict(dims=(0, 1, 2), weights=(1.0, 5.0, 50.0), n_subsamples=1000)])
+def test_fourier_method_equals_the_direct_sums(changes):
+    """jax-finufft on the fixed grid against the tiled direct sums, same subsamples. The documented bound is
+    tol times the squared total weight; with the default tol (1e-10) both sides agree to 1e-9 relative of
+    their size (measured: about 4e-12), and they differ (the transforms ran)."""
+    X, Y = clouds(6)
+    key = jax.random.key(9)
+    direct = _value_and_grads(X, Y, key, **{**FOURIER, **changes}, method="direct")
+    fourier = _value_and_grads(X, Y, key, **{**FOURIER, **changes}, method="fft")
+    assert fourier[0] == pytest.approx(direct[0], rel=1e-9) and fourier[0] != direct[0]
+    for got, want in zip(fourier[1:], direct[1:]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
+def test_fourier_method_falls_back_to_the_direct_sums_where_its_grid_is_too_coarse():
+    """Points spread over thousands of bandwidths need more than FOURIER_MODES modes: the direct sums run
+    (bitwise their result), also under vmap, where each item decides for itself."""
+    X, Y = clouds(6)
+    key = jax.random.key(9)
+    narrow = dict(FOURIER, bandwidth=0.001)
+    for got, want in zip(_value_and_grads(X, Y, key, **narrow, method="fft"),
+                         _value_and_grads(X, Y, key, **narrow, method="direct")):
+        np.testing.assert_array_equal(got, want)
+    both = jnp.stack([X, 1e-3 * X]), jnp.stack([Y, 1e-3 * Y])  # item 0 too wide for the grid, item 1 not
+    batched = jax.jit(jax.vmap(lambda x, y: paj.ppm_reg(x, y, key, **narrow, method="fft")))(*both)
+    assert float(batched[0]) == pytest.approx(float(paj.ppm_reg(X, Y, key, **narrow, method="direct")), rel=1e-14)
+    # Item 1 took the transforms: within rounding of the unbatched Fourier call, farther from the direct sums.
+    by_fourier, by_direct = (float(paj.ppm_reg(1e-3 * X, 1e-3 * Y, key, **narrow, method=m)) for m in ("fft", "direct"))
+    assert abs(float(batched[1]) - by_fourier) <= 1e-14 * by_fourier < abs(float(batched[1]) - by_direct)
+
+
+def test_fourier_gradient_equals_finite_differences_of_its_value():
+    X, Y = clouds(2)
+    key = jax.random.key(11)
+    options = dict(FOURIER, method="fft", tol=1e-12)
+    value = jax.jit(lambda x, y: paj.ppm_reg(x, y, key, **options))
+    grad_x = jax.jit(jax.grad(lambda x, y: paj.ppm_reg(x, y, key, **options)))(X, Y)
+    step, scale = 1e-5, float(jnp.max(jnp.abs(grad_x)))
+    for row, column in [(0, 0), (3, 1), (17, 0), (33, 1)]:
+        shift = jnp.zeros_like(X).at[row, column].set(step)
+        difference = (float(value(X + shift, Y)) - float(value(X - shift, Y))) / (2 * step)
+        assert difference == pytest.approx(float(grad_x[row, column]), rel=0, abs=1e-6 * scale), (row, column)
+
+
+def test_auto_takes_the_fourier_method_from_the_crossover():
+    X, Y = clouds(7)
+    key = jax.random.key(1)
+    for n_subsamples, same_as in ((2500, "fft"), (300, "direct")):
+        options = dict(OPTIONS, n_subsamples=n_subsamples)
+        auto = float(paj.ppm_reg(X, Y, key, **options, method="auto"))
+        assert auto == float(paj.ppm_reg(X, Y, key, **options, method=same_as))
+        assert auto != float(paj.ppm_reg(X, Y, key, **options, method={"fft": "direct", "direct": "fft"}[same_as]))
+
+
+def test_fourier_method_under_jit_and_grad_holds_no_callback():
     X, Y = clouds()
-    with pytest.raises(ValueError, match=r"method='fft' is not available on the JAX-native path.*backend='numba'"):
+    jaxpr = str(jax.make_jaxpr(jax.jit(jax.grad(lambda x, y, k: paj.ppm_reg(x, y, k, **FOURIER, method="fft"))))(
+        X, Y, jax.random.key(0)))
+    assert "nufft" in jaxpr and "callback" not in jaxpr
+
+
+def test_fourier_method_without_float64_is_refused_with_the_way_out():
+    jax.config.update("jax_enable_x64", False)  # the fixture restores it
+    X, Y = clouds(dtype=jnp.float32)
+    with pytest.raises(ValueError, match=r"method='fft' on the JAX-native path.*jax_enable_x64.*backend='numba'"):
         paj.ppm_reg(X, Y, jax.random.key(0), **OPTIONS, method="fft")
+    assert np.isfinite(float(paj.ppm_reg(X, Y, jax.random.key(0), **FOURIER, method="auto")))

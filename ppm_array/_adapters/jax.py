@@ -32,11 +32,10 @@ def _check_static(X, Y, keywords: dict) -> RegularizerOptions:
     if X.dtype != Y.dtype:
         raise TypeError(f"X and Y must have the same dtype; got {X.dtype} and {Y.dtype}")
     options.check_sizes({"X": X.shape[0], "Y": Y.shape[0]})
-    if _is_native(options, X.dtype) and options.method == "fft":
+    if _is_native(options, X.dtype) and options.method == "fft" and not _jax_native.has_fourier(options.tol):
         raise ValueError(
-            "method='fft' is not available on the JAX-native path (backend='auto' with float32 or "
-            "float64): there is no NUFFT for JAX arrays in ppm_array, and the Fourier method's grid "
-            "is sized from the data's range, a shape XLA needs before it sees the data; use "
+            "method='fft' on the JAX-native path (backend='auto' with float32 or float64) needs jax-finufft "
+            "(pip install jax-finufft) and float64 (jax.config.update('jax_enable_x64', True)); use "
             "method='direct' or 'auto', or backend='numba' for the host path with FINUFFT"
         )
     return options

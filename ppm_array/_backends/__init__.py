@@ -16,7 +16,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any, cast
 
 from .._boundary.namespace import is_cupy_array, is_numpy_array
-from .contract import Backend
+from .contract import Backend, FixedShapes
 
 __all__ = ["Backend", "numba_available", "select_backend"]
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the type checker holds every backend module to the contract
     from . import array_api, jax_native, numba_cpu, numba_cuda
 
     _backends: tuple[Backend, ...] = (array_api, numba_cpu, numba_cuda, jax_native)
+    _fixed_shapes: tuple[FixedShapes, ...] = (jax_native,)
 
 
 @functools.cache

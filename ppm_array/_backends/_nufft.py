@@ -8,6 +8,8 @@ with one float64 array per axis (1 or 2), in ``[-pi, pi]``.
 
 - :class:`Finufft`: NumPy arrays, FINUFFT (the ``fft`` extra), ``O(n + M log M)``.
 - :class:`Cufinufft`: CuPy arrays, cuFINUFFT (the ``cuda`` extra).
+- :class:`JaxFinufft`: JAX arrays in float64, jax-finufft (XLA operations: they trace
+  under ``jit``).
 - :class:`Explicit`: any Array-API namespace, the sums written out in chunks of
   points, ``O(n M^D)``: the reference, and the fallback where no NUFFT library is
   installed or loads (:func:`available`).
@@ -26,13 +28,25 @@ from concurrent.futures import ThreadPoolExecutor
 from .._boundary.namespace import device as device_of
 from ._openmp import short_spin
 
-__all__ = ["Cufinufft", "Explicit", "Finufft", "available"]
+__all__ = ["Cufinufft", "Explicit", "Finufft", "JaxFinufft", "available"]
 
 # The NUFFTs' own precision, relative to their outputs: a tenth of the half of tol left to them (see _fourier).
 _PRECISION_FACTOR = 0.05
 
 # The NUFFT libraries by module: their names, and the arrays they serve.
-_LIBRARIES = {"finufft": ("FINUFFT", "NumPy"), "cufinufft": ("cuFINUFFT", "CuPy")}
+_LIBRARIES = {
+    "finufft": ("FINUFFT", "NumPy"),
+    "cufinufft": ("cuFINUFFT", "CuPy"),
+    "jax_finufft": ("jax-finufft", "JAX"),
+}
+
+
+# What method="fft" does when the library does not load.
+_WITHOUT_LIBRARY = {
+    "finufft": "the explicit sums over the grid",
+    "cufinufft": "the explicit sums over the grid",
+    "jax_finufft": "is refused",
+}
 
 
 # cuFINUFFT's wheel links libcudart.so.12 and libcufft.so.11 without a path to them, and the CUDA wheels (CuPy's ctk
@@ -53,7 +67,8 @@ def _load_linked_libraries(module: str) -> None:
 
 @functools.cache
 def available(module: str) -> bool:
-    """Whether the NUFFT library ``module`` (``"finufft"`` or ``"cufinufft"``) is installed and loads.
+    """Whether the NUFFT library ``module`` (``"finufft"``, ``"cufinufft"`` or ``"jax_finufft"``) is installed and
+    loads.
 
     Decided once per process, by importing it (under the short spin of :mod:`._openmp`,
     for FINUFFT's OpenMP runtime): importing either loads its shared library, which
@@ -72,8 +87,8 @@ def available(module: str) -> bool:
         name, arrays = _LIBRARIES[module]
         warnings.warn(
             f"{name} (the {module} package) is installed but does not load, so the Fourier method "
-            f"on {arrays} arrays runs without it: method='auto' takes the direct sums and "
-            f"method='fft' the explicit sums over the grid. {type(error).__name__}: {error}",
+            f"on {arrays} arrays runs without it: method='auto' takes the direct sums and method='fft' "
+            f"{_WITHOUT_LIBRARY[module]}. {type(error).__name__}: {error}",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -171,6 +186,26 @@ class Cufinufft:
         if len(angles) == 1:
             return self._cufinufft.nufft1d2(angles[0], coefficients, **options)
         return self._cufinufft.nufft2d2(*angles, coefficients, **options)
+
+
+class JaxFinufft:
+    """jax-finufft on float64 JAX arrays: XLA operations, which trace under ``jit`` and run where the arrays
+    are. (Its own ``vmap`` rule fails on current JAX; :func:`ppm_array._backends.jax_native.branch` maps
+    the Fourier method over a batch item by item instead.)"""
+
+    def __init__(self, tol: float):
+        import jax_finufft  # loaded by available()
+
+        self._library, self._eps = jax_finufft, max(tol * _PRECISION_FACTOR, 1e-15)
+
+    def type1(self, angles, strengths, modes):
+        import jax.numpy as jnp
+
+        shape = modes[0] if len(modes) == 1 else tuple(modes)
+        return self._library.nufft1(shape, strengths.astype(jnp.complex128), *angles, eps=self._eps, iflag=1)
+
+    def type2(self, angles, coefficients):
+        return self._library.nufft2(coefficients, *angles, eps=self._eps, iflag=1)
 
 
 class Explicit:

@@ -11,6 +11,7 @@ transforms) is written once in the pipeline's stages (``_persistence``, ``_mmd``
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ __all__ = [
     "offers",
     "BatchedMoments",
     "FeaturePersistence",
+    "FixedShapes",
     "KernelPoints",
     "Moments",
     "Transforms",
@@ -116,10 +118,26 @@ class BatchedMoments(Protocol):
         ``(batch, n_a)`` and ``(batch, n_b)``. No pair across two rows is summed."""
 
 
+@runtime_checkable
+class FixedShapes(Protocol):
+    """A backend traced by a compiler, in shapes fixed before it sees the data (XLA's): the Fourier method
+    runs there on a grid of ``FOURIER_MODES`` modes per axis (:mod:`ppm_array._mmd.fourier_fixed`), and
+    :meth:`branch` takes the direct sums where the data need more."""
+
+    FOURIER_MODES: int
+
+    def branch(
+        self, take_first: Array, first: Callable[[Any], Any], second: Callable[[Any], Any], operands: Any
+    ) -> Any:
+        """``first(operands)`` where the 0-d boolean ``take_first`` is true, else ``second(operands)``: one of
+        the two runs (item by item under a batching transform), and both return the same shapes."""
+
+
 def offers(backend: Backend, capability: type) -> bool:
-    """Whether ``backend`` has the optional ``capability`` (:class:`FeaturePersistence`, :class:`BatchedMoments`):
-    its one method by name. (``isinstance`` against a runtime-checkable protocol gives the same answer but
-    re-derives the protocol's members at every call: a quarter of a millisecond, a tenth of a small call.)"""
+    """Whether ``backend`` has the optional ``capability`` (:class:`FeaturePersistence`, :class:`BatchedMoments`,
+    :class:`FixedShapes`): its members by name. (``isinstance`` against a runtime-checkable protocol gives the
+    same answer but re-derives the protocol's members at every call: a quarter of a millisecond, a tenth of a
+    small call.)"""
     return all(hasattr(backend, name) for name in _METHODS[capability])
 
 
@@ -131,4 +149,5 @@ def placed_by_arrays(array: Array) -> AbstractContextManager[None]:
 _METHODS: dict[type, tuple[str, ...]] = {
     FeaturePersistence: ("feature_persistence",),
     BatchedMoments: ("batched_pair_moments",),
+    FixedShapes: ("FOURIER_MODES", "branch"),
 }

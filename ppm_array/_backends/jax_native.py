@@ -10,6 +10,10 @@ kernels trace under ``jit`` and batch under ``vmap``; nothing is differentiated 
   distance table and arg-max/arg-min reductions (ties to the lowest index).
 - ``scatter_edges`` adds the edge gradients with ``.at[].add`` (XLA's scatter-add, which sums
   repeated rows; on the CPU in a fixed order).
+- ``fourier_transforms`` are jax-finufft's (where it is installed and ``jax_enable_x64`` is on: the
+  Fourier method computes in float64); the Fourier method runs on a grid of ``FOURIER_MODES`` modes
+  per axis, and ``branch`` (``lax.cond``, item by item under ``vmap``) takes the direct sums where the
+  data need more (:mod:`ppm_array._mmd.fourier_fixed`).
 - ``pair_moments`` streams the kernel sums in ``tile x tile`` blocks: memory ``O(s + tile^2)``,
   never ``s x s``. Points without a feature (lifetime 0, weight 0) are sorted behind the others
   and the loops stop at the last tile that holds a point with a feature, so they cost nothing
@@ -20,23 +24,53 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._nufft import Explicit
+from ._nufft import Explicit, JaxFinufft, available
 from .array_api import _unit_vector, all_finite, persistence
 from .contract import KernelPoints, Moments, Transforms
 from .contract import placed_by_arrays as on_device
 
-__all__ = ["TILE", "all_finite", "fourier_transforms", "on_device", "pair_moments", "persistence", "scatter_edges"]
+__all__ = [
+    "FOURIER_MODES",
+    "TILE",
+    "all_finite",
+    "branch",
+    "fourier_transforms",
+    "on_device",
+    "pair_moments",
+    "persistence",
+    "scatter_edges",
+]
 
 # Points per side of one block of kernel entries: 512 x 512 pairs, a few MiB of temporaries.
 TILE = 512
 
+# Modes per axis of the Fourier method's grid: enough for points spread over up to about 46 bandwidths at the
+# default tol (docs/adapters.md); a grid of 128 x 128 complex128 coefficients, 256 KiB.
+FOURIER_MODES = 128
+
 
 def fourier_transforms(tol: float, *, xp: Any) -> Transforms:
-    """No NUFFT for JAX arrays: ``method="auto"`` then takes the direct sums (``"fft"`` is refused earlier)."""
+    """jax-finufft where it is installed and loads and float64 is enabled; else :class:`Explicit`, which
+    tells the caller there is no NUFFT here (``method="auto"`` then takes the direct sums, and the
+    adapter refuses ``"fft"``)."""
+    if jax.config.read("jax_enable_x64") and available("jax_finufft"):
+        return JaxFinufft(tol)
     return Explicit(xp)
+
+
+def branch(take_first: Any, first: Any, second: Any, operands: Any) -> Any:
+    """``lax.cond`` of the contract's ``branch``; under ``vmap`` a loop over the items (a batched ``lax.cond``
+    would run both sides), which also keeps jax-finufft's transforms out of its own batching rule."""
+
+    @jax.custom_batching.sequential_vmap
+    def chosen(take_first: Any, operands: Any) -> Any:
+        return lax.cond(take_first, first, second, operands)
+
+    return chosen(take_first, operands)
 
 
 def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:

@@ -7,9 +7,17 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from .._backends._nufft import Explicit
-from .._backends.contract import Backend, BatchedMoments, FeaturePersistence, KernelPoints, Moments, offers
+from .._backends.contract import (
+    Backend,
+    BatchedMoments,
+    FeaturePersistence,
+    FixedShapes,
+    KernelPoints,
+    Moments,
+    offers,
+)
 from .._boundary.namespace import device as device_of
-from . import fourier, pooled
+from . import fourier, fourier_fixed, pooled
 
 __all__ = ["FOURIER_CROSSOVER", "pair_moments_method", "takes_fourier"]
 
@@ -38,7 +46,9 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
 
     ``"auto"`` decides on the arrays' shapes alone (no host synchronisation; with a
     pool, on their sum over the ranks), and falls back to the direct sums when the
-    data would need too large a grid.
+    data would need too large a grid. A backend of fixed shapes (:class:`FixedShapes`, JAX's) runs the
+    Fourier method on its fixed grid, and falls back to the direct sums on the data for ``"fft"`` too:
+    a traced computation cannot refuse.
     """
     if sets[0].v.ndim == 2:
         return _batched_method(backend, options, sets, xp)
@@ -51,9 +61,18 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
             n_points = pooled.total(pool, n_points, xp, device_of(sets[0].v))
         if not _auto_takes_fourier(backend, options, n_points, xp):
             return direct
-    by_fourier = functools.partial(
-        fourier.pair_moments, tol=options.tol, transforms=backend.fourier_transforms(options.tol, xp=xp), pool=pool
-    )
+    transforms = backend.fourier_transforms(options.tol, xp=xp)
+    if offers(backend, FixedShapes):
+        fixed = cast(FixedShapes, backend)
+        return functools.partial(
+            fourier_fixed.pair_moments,
+            tol=options.tol,
+            transforms=transforms,
+            modes=fixed.FOURIER_MODES,
+            branch=fixed.branch,
+            fallback=direct,
+        )
+    by_fourier = functools.partial(fourier.pair_moments, tol=options.tol, transforms=transforms, pool=pool)
     return by_fourier if options.method == "fft" else functools.partial(by_fourier, fallback=direct)
 
 
