@@ -7,7 +7,8 @@ the host wait for the device (measured with ``sync_probe``); the step time of
 (0, 1), weights (1, 6000), method="direct", check_finite=False) for s = 2^11 .. 2^17
 per dimension, in float32 and float64, through ``ppm_array.torch`` with backward,
 and of the authors' PPM.py in float32 on the same GPU (``PUBLISHED=path/to/PPM.py``);
-and the moment kernel's pair rate against the limit of its loop. A step time is the
+the moment kernel's pair rate against the limit of its loop; batches of clouds; and the JAX-native path's
+step against CuPy's. A step time is the
 mean over back-to-back calls after a warm-up, the device synchronised at the end: what
 a training loop sees. Usage::
 
@@ -246,6 +247,32 @@ def batches(lines) -> None:
                      f"{loop / batched:.1f} |")
 
 
+def jax_native(lines) -> None:
+    """The JAX-native path (issue 24) on the GPU against the CuPy path, float32, the paper setting: a
+    ``jit(grad)`` step with the arrays on the device, and the CuPy call on the same data."""
+    import jax
+    import jax.numpy as jnp
+
+    import ppm_array.jax as paj
+
+    devices = [device for device in jax.devices() if device.platform == "gpu"]
+    if not devices:
+        lines += ["", "### JAX native against CuPy", "", f"JAX sees no GPU here ({jax.devices()}): **not measured**."]
+        return
+    X, Y = clouds()
+    options = {k: v for k, v in OPTIONS.items() if k != "rng"}
+    lines += ["", f"### JAX native against CuPy (float32, jax {jax.__version__} on {devices[0]})", "",
+              "| s | JAX native jit(grad) (ms) | CuPy (ms) | JAX / CuPy |", "|---:|---:|---:|---:|"]
+    key = jax.random.key(0)
+    Xj, Yj = (jax.device_put(jnp.asarray(a, dtype=jnp.float32), devices[0]) for a in (X, Y))
+    Xg, Yg = (cupy.asarray(a, dtype=np.float32) for a in (X, Y))
+    for s in SIZES[:5:2]:
+        step = jax.jit(jax.grad(lambda x, y, k, s=s: paj.ppm_reg(x, y, k, n_subsamples=s, **options)))
+        native = per_call(lambda: step(Xj, Yj, key).block_until_ready())
+        on_cupy = per_call(lambda: pa.ppm_reg_value_and_grad(Xg, Yg, n_subsamples=s, **OPTIONS))
+        lines.append(f"| 2^{int(math.log2(s))} | {1e3 * native:.3f} | {1e3 * on_cupy:.3f} | {native / on_cupy:.2f} |")
+
+
 def write_section(path: Path, text: str) -> None:
     """Replace the GPU section of ``path`` (between the markers) with ``text``."""
     document = path.read_text()
@@ -276,7 +303,7 @@ def main(argv=None) -> None:
         lines += ["", "cuFINUFFT was not installed on this machine: the s = 2^20 Fourier row was **not measured**."]
     print("\n".join(lines), flush=True)
     for section in (accuracy, synchronisation, lambda lines: step_times(lines, load_published(args.published)),
-                    kernel_rate, batches):
+                    kernel_rate, batches, jax_native):
         printed = len(lines)
         guarded(lambda: section(lines), lines, "this section")
         print("\n".join(lines[printed:]), flush=True)
