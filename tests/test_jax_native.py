@@ -257,13 +257,21 @@ def test_fourier_gradient_equals_finite_differences_of_its_value():
 
 
 def test_auto_takes_the_fourier_method_from_the_crossover():
+    """On the shapes first (300 subsamples a cloud: the direct sums), then on the points with a weight, inside
+    the computation: q = 0 at 2500 a cloud takes the transforms; q = 1 at 2500, where few subsamples of these
+    clouds hold a feature, the direct sums."""
     X, Y = clouds(7)
     key = jax.random.key(1)
-    for n_subsamples, same_as in ((2500, "fft"), (300, "direct")):
-        options = dict(OPTIONS, n_subsamples=n_subsamples)
+    for dims, n_subsamples, same_as in (((0,), 2500, "fft"), ((0,), 300, "direct"), ((1,), 2500, "direct")):
+        options = dict(OPTIONS, dims=dims, weights=(1.0,), n_subsamples=n_subsamples)
         auto = float(paj.ppm_reg(X, Y, key, **options, method="auto"))
-        assert auto == float(paj.ppm_reg(X, Y, key, **options, method=same_as))
+        assert auto == float(paj.ppm_reg(X, Y, key, **options, method=same_as)), (dims, n_subsamples)
         assert auto != float(paj.ppm_reg(X, Y, key, **options, method={"fft": "direct", "direct": "fft"}[same_as]))
+    (index_x, index_y), = _jax_native.draw(key, X.shape[0], Y.shape[0], RegularizerOptions.check(
+        **dict(OPTIONS, dims=(1,), weights=(1.0,), n_subsamples=2500)))
+    alive = sum(int(jnp.sum(pa.principal_persistence(np.asarray(A), 1, indices=np.asarray(rows)).lifetime > 0))
+                for A, rows in ((X, index_x), (Y, index_y)))
+    assert 0 < alive < 1000  # the q = 1 case above is decided by the points with a weight, not by the shapes
 
 
 def test_fourier_method_under_jit_and_grad_holds_no_callback():

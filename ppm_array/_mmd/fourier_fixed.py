@@ -14,7 +14,11 @@ points with a weight. A compiled computation must know its shapes first, so here
   get moments 0 (which the backend contract allows);
 - where the data need more modes than the grid has (points spread over more than
   ``(modes - 2) pi / tau - tau`` bandwidths: 46 for 128 modes at the default ``tol``),
-  the backend's ``branch`` takes the direct sums instead: the same moments, at their cost.
+  the backend's ``branch`` takes the direct sums instead: the same moments, at their cost;
+- with ``least_points`` (``method="auto"``), so it does where the sets hold fewer points with
+  a weight than that (a set paired with itself counted twice, as its pairs are those of two
+  sets of its size): the direct sums skip the points without a weight, the transforms cannot,
+  and which are fewer is known only from the data.
 
 The moments are computed in float64 and returned in the dtype of ``A``'s weights, as
 the direct sums return them.
@@ -75,10 +79,11 @@ def pair_moments(
     branch,
     fallback,
     xp,
+    least_points: int = 0,
 ) -> tuple:
     """The contract of a backend's ``pair_moments`` by the Fourier method on a grid of ``modes`` x ``modes``
-    frequencies, or by ``fallback`` (the direct sums) where that grid is too coarse for the data; ``branch``
-    (the backend's) chooses on the data."""
+    frequencies, or by ``fallback`` (the direct sums) where that grid is too coarse for the data or the sets
+    hold fewer than ``least_points`` points with a weight; ``branch`` (the backend's) chooses on the data."""
     tau = decay_radius(tol)
     full_sets = (A,) if same_set else (A, B)
     sets = [KernelPoints(*(xp.astype(a, xp.float64) for a in S)) for S in full_sets]
@@ -88,7 +93,8 @@ def pair_moments(
     h = xp.sqrt(h2)
     periods = [(hi - lo) + h * tau for lo, hi in zip(low, high)]
     needed = [2 * xp.ceil(tau * period / (2.0 * math.pi * h)) + 2 for period in periods]
-    fits = (needed[0] <= modes) & (needed[1] <= modes)
+    weighted_points = sum(xp.sum(xp.astype(a, xp.int64)) for a in alive) * (2 if same_set else 1)
+    fits = (needed[0] <= modes) & (needed[1] <= modes) & (weighted_points >= least_points)
     dtype = A.v.dtype
 
     # Every array the two sides use comes in through the operands: under vmap, the backend's branch may run

@@ -48,7 +48,8 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
     pool, on their sum over the ranks), and falls back to the direct sums when the
     data would need too large a grid. A backend of fixed shapes (:class:`FixedShapes`, JAX's) runs the
     Fourier method on its fixed grid, and falls back to the direct sums on the data for ``"fft"`` too:
-    a traced computation cannot refuse.
+    a traced computation cannot refuse. There ``"auto"`` decides once more on the data, inside the
+    computation: the shapes count the subsamples without a feature too, which the direct sums skip.
     """
     if sets[0].v.ndim == 2:
         return _batched_method(backend, options, sets, xp)
@@ -71,6 +72,7 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
             modes=fixed.FOURIER_MODES,
             branch=fixed.branch,
             fallback=direct,
+            least_points=FOURIER_CROSSOVER if options.method == "auto" else 0,
         )
     by_fourier = functools.partial(fourier.pair_moments, tol=options.tol, transforms=transforms, pool=pool)
     return by_fourier if options.method == "fft" else functools.partial(by_fourier, fallback=direct)
