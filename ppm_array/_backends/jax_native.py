@@ -49,7 +49,7 @@ __all__ = [
 TILE = 512
 
 # Modes per axis of the Fourier method's grid: enough for points spread over up to about 46 bandwidths at the
-# default tol (docs/adapters.md); a grid of 128 x 128 complex128 coefficients, 256 KiB.
+# default tol (docs/adapters.md); at most a grid of 128 x 128 complex128 coefficients, 256 KiB.
 FOURIER_MODES = 128
 
 

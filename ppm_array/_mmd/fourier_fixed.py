@@ -4,8 +4,9 @@
 per axis for points spread over ``R``, period ``L = R + h tau``) and transforms only the
 points with a weight. A compiled computation must know its shapes first, so here:
 
-- the grid has the backend's fixed number of modes per axis (``modes``), on two axes
-  (birth and lifetime: whether every birth is 0 is not known while tracing);
+- the grid has the backend's fixed number of modes per axis (``modes``): on two axes
+  (birth and lifetime), or on the lifetime alone where every birth with a weight is the
+  same (``q = 0``), chosen on the data as the host method chooses;
 - its period, spacing and centre are the ones :mod:`.fourier` would choose, computed
   from the data as arrays. More modes than the data need only add frequencies beyond
   ``tau / h``, where the Gaussian's transform is below the bound, so the error bound of
@@ -92,43 +93,55 @@ def pair_moments(
     h2 = _squared_bandwidth(xp.astype(xp.asarray(inv_two_h2), xp.float64), low, high, xp)
     h = xp.sqrt(h2)
     periods = [(hi - lo) + h * tau for lo, hi in zip(low, high)]
-    needed = [2 * xp.ceil(tau * period / (2.0 * math.pi * h)) + 2 for period in periods]
+    fits = [2 * xp.ceil(tau * period / (2.0 * math.pi * h)) + 2 <= modes for period in periods]
     weighted_points = sum(xp.sum(xp.astype(a, xp.int64)) for a in alive) * (2 if same_set else 1)
-    fits = (needed[0] <= modes) & (needed[1] <= modes) & (weighted_points >= least_points)
+    enough = weighted_points >= least_points
+    planar = high[0] > low[0]  # some births differ (else every birth is 0 and one axis, lifetime, is enough)
     dtype = A.v.dtype
 
-    # Every array the two sides use comes in through the operands: under vmap, the backend's branch may run
-    # them item by item, and an array captured from outside would be the whole batch.
-    def by_fourier(operands):
-        _, sets, alive, low, high, h2, h = operands
-        grid = Grid(
-            (modes, modes),
-            tuple(2.0 * math.pi / period for period in [(hi - lo) + h * tau for lo, hi in zip(low, high)]),
-            tuple(0.5 * (lo + hi) for lo, hi in zip(low, high)),
-            h,
-        )
-        frequencies = _frequencies(grid, xp, None)
-        weights = _coefficient_weights(grid, frequencies, xp)
-        # Points without a weight sit at the centre (angle 0): inside the transforms' range, with strength 0.
-        coordinates = [
-            tuple(xp.where(a, getattr(S, axis), c) for axis, c in zip(_AXES, grid.centre)) for S, a in zip(sets, alive)
-        ]
-        characteristics = [
-            _characteristic(transforms, _angles(c, grid, xp), S.v, grid, xp, None) for c, S in zip(coordinates, sets)
-        ]
-        targets = ((0, 0),) if same_set else ((1, 0), (0, 1))  # (whose characteristic function, whose points)
-        results = []
-        for source, target in targets:
-            potential, gradient = _potentials(
-                transforms, characteristics[source], weights, frequencies, coordinates[target], grid, xp
+    # Every array a side uses comes in through the operands: under vmap, the backend's branch may run them
+    # item by item, and an array captured from outside would be the whole batch.
+    def on_grid(axes: tuple):
+        def by_fourier(operands):
+            _, sets, alive, low, high, h2, h, _ = operands
+            low, high = [low[a] for a in axes], [high[a] for a in axes]
+            grid = Grid(
+                (modes,) * len(axes),
+                tuple(2.0 * math.pi / ((hi - lo) + h * tau) for lo, hi in zip(low, high)),
+                tuple(0.5 * (lo + hi) for lo, hi in zip(low, high)),
+                h,
             )
-            moments = _moments(potential, gradient, h2, True, sets[target].v if same_set else None, xp)
-            results.append(Moments(*(xp.astype(xp.where(alive[target], m, 0.0), dtype) for m in moments)))
-        return (results[0], results[0]) if same_set else tuple(results)
+            frequencies = _frequencies(grid, xp, None)
+            weights = _coefficient_weights(grid, frequencies, xp)
+            # Points without a weight sit at the centre (angle 0): inside the transforms' range, with strength 0.
+            coordinates = [
+                tuple(xp.where(a, getattr(S, _AXES[axis]), c) for axis, c in zip(axes, grid.centre))
+                for S, a in zip(sets, alive)
+            ]
+            characteristics = [
+                _characteristic(transforms, _angles(c, grid, xp), S.v, grid, xp, None)
+                for c, S in zip(coordinates, sets)
+            ]
+            targets = ((0, 0),) if same_set else ((1, 0), (0, 1))  # (whose characteristic function, whose points)
+            results = []
+            for source, target in targets:
+                potential, gradient = _potentials(
+                    transforms, characteristics[source], weights, frequencies, coordinates[target], grid, xp
+                )
+                self_weight = sets[target].v if same_set else None
+                moments = _moments(potential, gradient, h2, len(axes) == 2, self_weight, xp)
+                results.append(Moments(*(xp.astype(xp.where(alive[target], m, 0.0), dtype) for m in moments)))
+            return (results[0], results[0]) if same_set else tuple(results)
+
+        return by_fourier
 
     def by_direct(operands):
         (A, B, inv_two_h2), *_ = operands
         moments = fallback(A, B, same_set=same_set, inv_two_h2=inv_two_h2, xp=xp)
         return tuple(Moments(*(xp.astype(m, dtype) for m in side)) for side in moments)
 
-    return branch(fits, by_fourier, by_direct, ((A, B, xp.asarray(inv_two_h2)), sets, alive, low, high, h2, h))
+    def on_one_axis_or_direct(operands):
+        return branch(operands[-1], on_grid((1,)), by_direct, operands)
+
+    operands = ((A, B, xp.asarray(inv_two_h2)), sets, alive, low, high, h2, h, enough & ~planar & fits[1])
+    return branch(enough & planar & fits[0] & fits[1], on_grid((0, 1)), on_one_axis_or_direct, operands)
