@@ -64,6 +64,13 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         return super()._get_help_string(action)
 
 
+def _add_ppm_weights(command: argparse.ArgumentParser, default: tuple, help: str) -> None:
+    """``--ppm-weights W0 W1``: PPM-Reg's weights of dimensions 0 and 1."""
+    command.add_argument(
+        "--ppm-weights", type=_non_negative_float, nargs=2, default=default, metavar=("W0", "W1"), help=help
+    )
+
+
 def _version() -> str:
     from . import __version__
 
@@ -117,14 +124,7 @@ shape_match_summary.txt.""",
         default=math.sqrt(0.05),
         help="PPM-Reg kernel bandwidth h (the published width 0.1 is h = sqrt(0.05)), or 'median'",
     )
-    shape.add_argument(
-        "--ppm-weights",
-        type=_non_negative_float,
-        nargs=2,
-        default=(1.0, 6000.0),
-        metavar=("W0", "W1"),
-        help="PPM-Reg weights of dimensions 0 and 1",
-    )
+    _add_ppm_weights(shape, (1.0, 6000.0), "PPM-Reg weights of dimensions 0 and 1")
     shape.add_argument(
         "--main-weight",
         type=_non_negative_float,
@@ -217,14 +217,7 @@ generate_summary.txt.""",
     generate.add_argument(
         "--gan-steps", type=_positive_int, default=None, help="generator steps per GAN (default: 2000; 10 with --quick)"
     )
-    generate.add_argument(
-        "--ppm-weights",
-        type=_non_negative_float,
-        nargs=2,
-        default=(0.001, 0.6),
-        metavar=("W0", "W1"),
-        help="PPM-Reg weights of dimensions 0 and 1 (the published AnimeFace setting)",
-    )
+    _add_ppm_weights(generate, (0.001, 0.6), "PPM-Reg weights of dimensions 0 and 1 (the published AnimeFace setting)")
     generate.add_argument(
         "--bandwidth",
         type=_bandwidth,
