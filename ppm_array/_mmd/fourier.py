@@ -43,12 +43,14 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from .._backends.compaction import expand, weighted
 from .._backends.contract import KernelPoints, Moments
 from .._boundary import namespace
 from .._boundary.namespace import device as device_of
 
-__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "pair_moments"]
+__all__ = ["Grid", "MAX_MODES", "decay_radius", "design_grid", "pair_moments", "squared_bandwidth"]
 
 # Grids beyond this many modes (256 MiB of complex128 coefficients) are refused.
 MAX_MODES = 2**24
@@ -190,13 +192,16 @@ def _characteristic(transforms, angles, strengths, grid: Grid, xp, pool):
     return xp.astype(parts[0, ...], xp.complex128) + 1j * xp.astype(parts[1, ...], xp.complex128)
 
 
-def _squared_bandwidth(inv_two_h2: float, low: tuple, high: tuple) -> float:
+def squared_bandwidth(inv_two_h2, low: tuple, high: tuple, xp):
     """``h^2 = 1 / (2 inv_two_h2)``, at most ``2^60`` times the squared diagonal of the points' box (1 for a
     box of one point). Beyond that the kernel is 1 over the box to float64 rounding, so the cap changes
-    nothing, and a bandwidth far above the data's magnitude (``inv_two_h2`` 0 or subnormal) still gives a grid."""
+    nothing, and a bandwidth far above the data's magnitude (``inv_two_h2`` 0 or subnormal) still gives a grid.
+
+    In ``xp``'s arithmetic, without a branch on the values: the host method passes NumPy scalars, the
+    fixed-shape method (:mod:`.fourier_fixed`) traced arrays."""
     diagonal = sum((hi - lo) ** 2 for lo, hi in zip(low, high))
-    cap = 2.0**60 * diagonal if diagonal > 0 else 1.0
-    return cap if inv_two_h2 * cap <= 0.5 else 1.0 / (2.0 * inv_two_h2)
+    cap = xp.where(diagonal > 0, 2.0**60 * diagonal, 1.0)
+    return xp.where(inv_two_h2 * cap <= 0.5, cap, 1.0 / (2.0 * xp.maximum(inv_two_h2, 1e-300)))
 
 
 def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp, fallback=None, pool=None):
@@ -236,7 +241,8 @@ def pair_moments(A, B, *, same_set: bool, inv_two_h2, tol: float, transforms, xp
         empty = [xp.zeros((S.v.shape[0],), dtype=xp.float64, device=device_of(S.v)) for S in full_sets]
         moments = [Moments(e, e, e) for e in empty]
         return (moments[0], moments[0]) if same_set else tuple(moments)
-    h2 = _squared_bandwidth(float(inv_two_h2), low, high)
+    with np.errstate(over="ignore", invalid="ignore"):  # as Python floats: inf (or nan) past the range, no warning
+        h2 = float(squared_bandwidth(np.float64(inv_two_h2), low, high, np))
     try:
         grid = design_grid(low, high, math.sqrt(h2), tol)
     except ValueError as error:

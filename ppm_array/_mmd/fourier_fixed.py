@@ -39,6 +39,7 @@ from .fourier import (
     _moments,
     _potentials,
     decay_radius,
+    squared_bandwidth,
 )
 
 __all__ = ["pair_moments"]
@@ -59,13 +60,6 @@ def _box(sets: list, alive: list, xp) -> tuple:
         low.append(xp.where(anything, lo, 0.0))
         high.append(xp.where(anything, hi, 0.0))
     return tuple(low), tuple(high)
-
-
-def _squared_bandwidth(inv_two_h2, low: tuple, high: tuple, xp):
-    """:func:`ppm_array._mmd.fourier._squared_bandwidth` on arrays."""
-    diagonal = sum((hi - lo) ** 2 for lo, hi in zip(low, high))
-    cap = xp.where(diagonal > 0, 2.0**60 * diagonal, 1.0)
-    return xp.where(inv_two_h2 * cap <= 0.5, cap, 1.0 / (2.0 * xp.maximum(inv_two_h2, 1e-300)))
 
 
 def pair_moments(
@@ -90,7 +84,7 @@ def pair_moments(
     sets = [KernelPoints(*(xp.astype(a, xp.float64) for a in S)) for S in full_sets]
     alive = [S.v != 0 for S in sets]
     low, high = _box(sets, alive, xp)
-    h2 = _squared_bandwidth(xp.astype(xp.asarray(inv_two_h2), xp.float64), low, high, xp)
+    h2 = squared_bandwidth(xp.astype(xp.asarray(inv_two_h2), xp.float64), low, high, xp)
     h = xp.sqrt(h2)
     periods = [(hi - lo) + h * tau for lo, hi in zip(low, high)]
     fits = [2 * xp.ceil(tau * period / (2.0 * math.pi * h)) + 2 <= modes for period in periods]
@@ -103,12 +97,11 @@ def pair_moments(
     # item by item, and an array captured from outside would be the whole batch.
     def on_grid(axes: tuple):
         def by_fourier(operands):
-            _, sets, alive, low, high, h2, h, _ = operands
-            low, high = [low[a] for a in axes], [high[a] for a in axes]
+            _, sets, alive, low, high, periods, h2, h, _ = operands
             grid = Grid(
                 (modes,) * len(axes),
-                tuple(2.0 * math.pi / ((hi - lo) + h * tau) for lo, hi in zip(low, high)),
-                tuple(0.5 * (lo + hi) for lo, hi in zip(low, high)),
+                tuple(2.0 * math.pi / periods[a] for a in axes),
+                tuple(0.5 * (low[a] + high[a]) for a in axes),
                 h,
             )
             frequencies = _frequencies(grid, xp, None)
@@ -143,5 +136,5 @@ def pair_moments(
     def on_one_axis_or_direct(operands):
         return branch(operands[-1], on_grid((1,)), by_direct, operands)
 
-    operands = ((A, B, xp.asarray(inv_two_h2)), sets, alive, low, high, h2, h, enough & ~planar & fits[1])
+    operands = ((A, B, xp.asarray(inv_two_h2)), sets, alive, low, high, periods, h2, h, enough & ~planar & fits[1])
     return branch(enough & planar & fits[0] & fits[1], on_grid((0, 1)), on_one_axis_or_direct, operands)
