@@ -30,10 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._backends import jax_native
-from .._backends._nufft import Explicit
 from .._boundary.options import RegularizerOptions
 from .._boundary.validation import Points
 from .._mmd.bandwidth import MEDIAN_POINTS
+from .._mmd.method import has_transforms
 from .._persistence.persistence import monte_carlo_persistence
 from .._regularizer.assembly import regularizer
 from .._regularizer.draws import DeviceDraw
@@ -43,7 +43,7 @@ __all__ = ["draw", "has_fourier", "median_bandwidth", "ppm_reg", "regularizer_on
 
 def has_fourier(tol: float) -> bool:
     """Whether the native path can run the Fourier method: jax-finufft loads and float64 is enabled."""
-    return not isinstance(jax_native.fourier_transforms(tol, xp=jnp), Explicit)
+    return has_transforms(jax_native, tol, jnp)
 
 
 def _subsample_rows(key, n_points: int, q: int, n_subsamples: int, replace: bool):

@@ -19,7 +19,7 @@ from .._backends.contract import (
 from .._boundary.namespace import device as device_of
 from . import fourier, fourier_fixed, pooled
 
-__all__ = ["FOURIER_CROSSOVER", "pair_moments_method", "takes_fourier"]
+__all__ = ["FOURIER_CROSSOVER", "has_transforms", "pair_moments_method", "takes_fourier"]
 
 # "auto" takes the Fourier method from this many points (both PPMs together), about where it was measured to
 # overtake the direct sums of the Numba backend in float64 (about 3000 in float32; docs/scaling.md), and only
@@ -27,9 +27,14 @@ __all__ = ["FOURIER_CROSSOVER", "pair_moments_method", "takes_fourier"]
 FOURIER_CROSSOVER = 2000
 
 
+def has_transforms(backend: Backend, tol: float, xp: Any) -> bool:
+    """Whether ``backend`` has a NUFFT library for ``xp``'s arrays (else its transforms are the explicit sums)."""
+    return not isinstance(backend.fourier_transforms(tol, xp=xp), Explicit)
+
+
 def _auto_takes_fourier(backend: Backend, options: Any, n_points: int, xp: Any) -> bool:
     # The point count first: building the transforms (FINUFFT's) costs more than a small call's work.
-    return n_points >= FOURIER_CROSSOVER and not isinstance(backend.fourier_transforms(options.tol, xp=xp), Explicit)
+    return n_points >= FOURIER_CROSSOVER and has_transforms(backend, options.tol, xp)
 
 
 def takes_fourier(backend: Backend, options: Any, n_points: int, xp: Any) -> bool:
