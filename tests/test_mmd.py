@@ -180,7 +180,7 @@ def test_largest_weight_power_matches_slow_loop(backend, weight_power):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0, 2.5, 31.0, 32.0])
+@pytest.mark.parametrize("exponent", [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 31.0, 32.0])
 def test_power_of_the_scale_in_closed_form(dtype, exponent):
     """``x * base**exponent`` for every power of two ``base`` of the dtype and ``x`` from its smallest to its
     largest numbers: exact where the result is (no intermediate overflows or underflows), 0 or inf beyond."""

@@ -230,7 +230,7 @@ def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, to
 def test_every_memory_layout_uses_the_same_compiled_kernels():
     """Fortran-ordered, strided and read-only clouds are brought to C order at the boundary: no new
     specialisation (each would cost a compilation of several seconds)."""
-    X, Y = blob_and_circle(40, 30, seed=2)
+    X, Y = blob_and_circle(2100, 30, seed=2)  # X large enough for the compiled finite check
     options = dict(bandwidth=0.3, n_subsamples=200, rng=0, backend="numba")
     pa.ppm_reg_value_and_grad(X, Y, **options)
     kernels = [numba_cpu.finite_check.finite_kernel, numba_cpu.persistence_kernels.persistence_kernel,
@@ -241,6 +241,23 @@ def test_every_memory_layout_uses_the_same_compiled_kernels():
     for cloud in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2], read_only):
         pa.ppm_reg_value_and_grad(cloud, Y, **options)
     assert [len(kernel.signatures) for kernel in kernels] == compiled
+
+
+@pytest.mark.parametrize("n_entries", [1, 4095, 4096, 100_003])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, None])
+def test_finite_check_finds_every_bad_entry(n_entries, bad):
+    """NumPy's check for small clouds, the chunked kernel for large ones: both agree with ``np.isfinite`` for a
+    bad entry first, in the middle or last, and for none (also for the largest finite numbers)."""
+    for dtype in (np.float32, np.float64):
+        X = np.full(n_entries, np.finfo(dtype).max, dtype=dtype)
+        X[::2] *= -1
+        positions = [None] if bad is None else sorted({0, n_entries // 2, n_entries - 1})
+        for position in positions:
+            cloud = X.copy()
+            if position is not None:
+                cloud[position] = bad
+            cloud = cloud.reshape(-1, 1)
+            assert numba_cpu.all_finite(cloud, xp=np) == bool(np.all(np.isfinite(cloud)))
 
 
 @pytest.fixture
@@ -309,3 +326,25 @@ def test_malformed_ppm_array_num_threads_is_refused(threads_unset, monkeypatch, 
     X = np.random.default_rng(0).normal(size=(16, 2))
     with pytest.raises(ValueError, match="PPM_ARRAY_NUM_THREADS must be a positive integer"):
         pa.ppm_reg_value_and_grad(X, X, bandwidth=0.2, n_subsamples=16, rng=0)
+
+
+@pytest.mark.parametrize("n_points, n_subsamples", [(16, 16), (512, 4096)])
+def test_a_call_sets_numbas_thread_count_at_most_twice_and_restores_it(monkeypatch, n_points, n_subsamples):
+    """Within a call the thread count is set only where a kernel wants another than the last (a small call: to one
+    thread, and back at the end), and the caller finds Numba's count as it left it."""
+    import ppm_array as pa
+
+    X, Y = blob_and_circle(n_points, n_points, seed=3)
+    pa.ppm_reg_value_and_grad(X, Y, bandwidth=0.3, n_subsamples=n_subsamples, rng=0)  # compiled beforehand
+    before = numba.get_num_threads()
+    counts = []
+    monkeypatch.setattr(numba_cpu.threads.numba, "set_num_threads", lambda n: (counts.append(n), _set(n)))
+    pa.ppm_reg_value_and_grad(X, Y, bandwidth=0.3, n_subsamples=n_subsamples, rng=0)
+    assert numba.get_num_threads() == before
+    if before > 1 and n_points == 16:
+        assert counts == [1, before]  # every kernel of a small call on the calling thread
+    assert all(a != b for a, b in zip(counts, counts[1:]))  # never set to the count it already has
+    assert not counts or counts[-1] == before
+
+
+_set = numba.set_num_threads

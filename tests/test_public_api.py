@@ -73,3 +73,25 @@ def test_the_options_table_in_the_docs_is_the_one_the_options_write():
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     assert markdown_table() in text
+
+
+def test_validated_options_are_remembered_by_value_and_type():
+    """Repeated plain keywords give the very options validated before; a value equal to a valid one but of
+    another type (``True`` for ``1``, a bool among the dims) is still refused, and unremembered values (lists,
+    NumPy numbers) are validated as ever."""
+    import numpy as np
+    import pytest
+
+    keywords = dict(bandwidth=1, dims=(0, 1), n_subsamples=64)
+    first = RegularizerOptions.check(**keywords)
+    assert RegularizerOptions.check(**keywords) is first
+    assert RegularizerOptions.check(**{**keywords, "bandwidth": 1.0}) == first
+    with pytest.raises(TypeError, match="bandwidth must be a positive real number"):
+        RegularizerOptions.check(**{**keywords, "bandwidth": True})
+    with pytest.raises(TypeError, match="dims must be a non-negative integer; got True"):
+        RegularizerOptions.check(**{**keywords, "dims": (0, True)})
+    assert RegularizerOptions.check(**{**keywords, "dims": [0, 1], "bandwidth": np.float64(1)}) == first
+    with pytest.raises(ValueError, match="bandwidth must be"):
+        RegularizerOptions.check(**{**keywords, "bandwidth": -1.0})
+    with pytest.raises(ValueError, match="bandwidth must be"):  # refusals are not remembered: refused again
+        RegularizerOptions.check(**{**keywords, "bandwidth": -1.0})

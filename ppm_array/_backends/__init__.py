@@ -32,6 +32,7 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+@functools.cache
 def _module(name: str) -> Backend:
     return cast(Backend, importlib.import_module(name, __name__))
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, cast
 
 from . import validation as v
 
@@ -71,6 +71,31 @@ def _check_n_subsamples(n_subsamples: Any, checked: dict) -> tuple[int, ...]:
     return tuple(v.check_n_subsamples(s, q) for s, q in zip(n_subsamples, dims))
 
 
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with its type (and its entries' types, for a tuple), for :meth:`MMDOptions.check`'s memory;
+    raises ``TypeError`` for anything but plain Python values and tuples of them."""
+    if type(value) is tuple:
+        return (tuple, tuple(_typed(entry) for entry in value))
+    if type(value) not in _PLAIN:
+        raise TypeError(f"{type(value).__name__} is not remembered")
+    return (type(value), value)
+
+
+def _untyped(typed: Any) -> Any:
+    """The value :func:`_typed` was given."""
+    kind, value = typed
+    return tuple(_untyped(entry) for entry in value) if kind is tuple else value
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered(cls: Any, key: tuple) -> Any:
+    """``cls``'s options validated from the keywords ``key`` encodes (:meth:`MMDOptions.check`)."""
+    return cls._check({name: _untyped(typed) for name, typed in key})
+
+
 def _option(doc: str, check: Callable[[Any, dict], Any], default: Any = dataclasses.MISSING) -> Any:
     """A dataclass field with its meaning (``doc``), its ``check(value, options_checked_so_far)`` and its
     default (none: a required option)."""
@@ -110,7 +135,19 @@ class MMDOptions:
     @classmethod
     def check(cls, **keywords: Any) -> Any:
         """Validate every option (each field's check, in the fields' order, then :meth:`_check_together`); the
-        fields' defaults are the library's defaults. Unknown keywords are a ``TypeError``."""
+        fields' defaults are the library's defaults. Unknown keywords are a ``TypeError``.
+
+        The options are frozen, so the same keywords give the same options: those of plain Python values (the
+        usual case: a training loop's calls repeat them) are validated once and remembered, keyed by their
+        values and types (``1`` is not ``True`` nor ``1.0``)."""
+        try:
+            key = tuple((name, _typed(value)) for name, value in sorted(keywords.items()))
+        except TypeError:  # a value that is not remembered: a list, an array, a NumPy number
+            return cls._check(keywords)
+        return _remembered(cast(Hashable, cls), key)
+
+    @classmethod
+    def _check(cls, keywords: dict) -> Any:
         fields = dataclasses.fields(cls)
         unknown = sorted(set(keywords) - {f.name for f in fields})
         if unknown:

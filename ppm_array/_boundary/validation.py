@@ -8,6 +8,7 @@ whose message names the argument.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, NamedTuple
@@ -75,9 +76,11 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+@functools.lru_cache(maxsize=256)
 def is_dtype(dtype, kind: str, xp) -> bool:
     """``xp.isdtype(dtype, kind)``, also for the dtypes of ml_dtypes (JAX's) in NumPy arrays, which NumPy
-    cannot classify: bfloat16 is a real floating dtype, and the others (float8, int4, ...) match no kind."""
+    cannot classify: bfloat16 is a real floating dtype, and the others (float8, int4, ...) match no kind.
+    Remembered per dtype (NumPy's ``isdtype`` takes microseconds, several times a call)."""
     if getattr(dtype, "name", None) == "bfloat16":
         return kind == "real floating"
     try:

@@ -41,12 +41,13 @@ def point_set(birth, lifetime, mass, weight_power: float) -> PointSet:
 
 
 def _gradient(points: PointSet, within: Moments, cross, within_factor, unbiased: bool, inv_h2):
-    diagonal = 0.0 if unbiased else points.v
     net = within if cross is None else Moments(*(within_factor * w - c for w, c in zip(within, cross)))
+    # The V-statistic's within-sums include i = j (weight v, and a within-factor of 1); the U-statistic's do not.
+    m0 = net.m0 if unbiased else net.m0 + points.v
     # inv_h2 multiplies last: it may be the largest finite number (a bandwidth far below the data's magnitude), and a
     # zero moment must then give 0, not inf * 0.
     grad_birth = -2.0 * (points.v * net.mb * inv_h2)
-    grad_lifetime = 2.0 * (points.mass * points.dw * (net.m0 + within_factor * diagonal) - points.v * net.ml * inv_h2)
+    grad_lifetime = 2.0 * (points.mass * points.dw * m0 - points.v * net.ml * inv_h2)
     return grad_birth, grad_lifetime
 
 
@@ -82,12 +83,12 @@ def assemble(
         if mass_square_sums is None:
             mass_square_sums = [xp.sum(S.mass * S.mass, axis=-1) for S in (P, Q)]
         within_factor_p, within_factor_q = (1.0 / (1.0 - total) for total in mass_square_sums)
-    diagonal = 0.0 if unbiased else 1.0
-    value = (
-        within_factor_p * xp.sum(P.v * (within_p.m0 + diagonal * P.v), axis=-1)
-        + within_factor_q * xp.sum(Q.v * (within_q.m0 + diagonal * Q.v), axis=-1)
-        - (0.0 if cross_p is None else 2.0 * xp.sum(P.v * cross_p.m0, axis=-1))
+    # The V-statistic's within-sums include i = j (the U-statistic's do not).
+    value = within_factor_p * xp.sum(P.v * (within_p.m0 if unbiased else within_p.m0 + P.v), axis=-1) + (
+        within_factor_q * xp.sum(Q.v * (within_q.m0 if unbiased else within_q.m0 + Q.v), axis=-1)
     )
+    if cross_p is not None:
+        value = value - 2.0 * xp.sum(P.v * cross_p.m0, axis=-1)
     if not with_grad:
         return value, None
     grads_p = _gradient(P, within_p, cross_p, within_factor_p, unbiased, inv_h2)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from .._backends.contract import Backend, KernelPoints, Moments
 from .._backends.segment_sum import segment_sum
+from .._boundary.namespace import cast
 from .._boundary.namespace import device as device_of
 from .._persistence.sample import PersistenceSample
 from .bandwidth import median_bandwidths
@@ -110,15 +111,17 @@ def kernel_mmd(
     p = options.weight_power
     bandwidth = median_bandwidths(P, Q, xp, pool) if options.bandwidth == "median" else options.bandwidth
     unit = power_of_two_unit(P, Q, xp, pool)
-    sets = [point_set(S.birth / per_point(unit, xp), S.lifetime / per_point(unit, xp), S.mass, p) for S in (P, Q)]
+    unit_per_point = per_point(unit, xp)
+    sets = [point_set(S.birth / unit_per_point, S.lifetime / unit_per_point, S.mass, p) for S in (P, Q)]
     # (unit / h)^2 overflows only for a bandwidth far below the data's magnitude: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN. (A
     # multiplication, as unit is a power of two: the same number, and no division by a bandwidth that is 0
     # in the dtype, such as 1e-300 in float32. Not xp.clip: array-api-compat's clip selects with a boolean
     # mask, a host synchronisation on a GPU.)
     ratio = unit * (1.0 / bandwidth)
+    squared = ratio * ratio
     largest_finite = xp.full_like(ratio, xp.finfo(ratio.dtype).max)
-    inv_h2 = xp.where(ratio * ratio < largest_finite, ratio * ratio, largest_finite)
+    inv_h2 = xp.where(squared < largest_finite, squared, largest_finite)
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
         pair_moments_method(backend, options, sets, xp, pool),
@@ -129,8 +132,8 @@ def kernel_mmd(
         xp=xp,
     )
     dtype = within_p.m0.dtype
-    set_p, set_q = (PointSet(*(xp.astype(a, dtype) for a in s)) for s in sets)
-    unit = xp.astype(unit, dtype)
+    set_p, set_q = (PointSet(*(cast(a, dtype, xp) for a in s)) for s in sets)
+    unit = cast(unit, dtype, xp)
     value, grads = assemble(
         set_p,
         set_q,
@@ -138,7 +141,7 @@ def kernel_mmd(
         within_q,
         cross_p,
         cross_q,
-        inv_h2=per_point(xp.astype(inv_h2, dtype), xp),
+        inv_h2=per_point(cast(inv_h2, dtype, xp), xp),
         unbiased=options.unbiased,
         with_grad=with_grad,
         xp=xp,
@@ -150,9 +153,12 @@ def kernel_mmd(
     if not options.squared:
         value, grads = _square_root(value, grads, xp)
         degree = p
-    value = times(value, power_factors(unit, degree, dtype, xp))
+    # The value has degree ``degree`` in the coordinates, the gradients one less (at least 0: both powers of the
+    # unit have one sign, and the value's intermediate lies between it and the result).
+    factors = power_factors(unit, degree - 1, dtype, xp)
+    value = times(value, factors) * unit
     if grads is not None:
-        factors = tuple(per_point(factor, xp) for factor in power_factors(unit, degree - 1, dtype, xp))
+        factors = tuple(per_point(factor, xp) for factor in factors)
         grads = tuple((times(g_birth, factors), times(g_lifetime, factors)) for g_birth, g_lifetime in grads)
         if not grad_at_collapsed:
             grads = tuple(

@@ -28,14 +28,11 @@ def power_of_two_unit(P: PersistenceSample, Q: PersistenceSample, xp: Any, pool:
     them): exact in floating point, and no product of weights and moments can
     overflow or underflow unless the result itself does.
     """
-    top = xp.max(
-        xp.stack([largest(xp.abs(S.birth), xp) for S in (P, Q)] + [largest(S.lifetime, xp) for S in (P, Q)]), axis=0
-    )
+    top = largest(xp.abs(xp.concat([P.birth, Q.birth, P.lifetime, Q.lifetime], axis=-1)), xp)
     if pool is not None:
         top = pool.max(xp.reshape(top, (1,)))[0]
     usable = (top > 0) & xp.isfinite(top)
-    exponent = xp.floor(xp.log2(xp.where(usable, top, xp.ones_like(top))))
-    return xp.where(usable, 2.0**exponent, xp.ones_like(top))
+    return 2.0 ** xp.floor(xp.log2(xp.where(usable, top, xp.ones_like(top))))
 
 
 def times_power(x: Any, base: Any, exponent: float) -> Any:
@@ -51,38 +48,53 @@ def times(x: Any, factors: tuple) -> Any:
 
 
 @functools.cache
-def _exponent_range(dtype, xp) -> tuple[int, int]:
-    """``(span, step)``: the number of binary exponents of ``dtype``, subnormals included, and the largest
-    exponent of a factor that is a finite number (one below the largest finite number's)."""
+def _split(dtype, xp, exponent: float) -> tuple[int, int | None]:
+    """``(parts, bound)`` for :func:`power_factors`: how many factors of a power of two keep every factor finite,
+    and the bound ``|E|`` is clipped to (None where no power of a base in the dtype's range can exceed it).
+
+    ``|E| = |exponent| |log2 base|`` is at most the dtype's whole exponent span (subnormals included): beyond
+    it the result is 0 or infinite for any representable ``x``. Each of ``n`` factors has an exponent of at
+    most ``|E| / n + n - 1``, which must stay below the largest finite number's.
+    """
     info = xp.finfo(dtype)
     # Exponents of the largest finite number and of the smallest subnormal (smallest normal times eps).
     largest = math.floor(math.log2(float(info.max)))
     smallest = round(math.log2(float(info.smallest_normal)) + math.log2(float(info.eps)))
-    return largest - smallest + 1, largest - 1
+    span, step = largest - smallest + 1, largest - 1  # step: the largest exponent of a finite factor, with room
+    reach = abs(exponent) * max(largest, -smallest)  # the largest |E| of a base within the dtype
+    bound = span if reach > span else None
+    extent = min(reach, span)
+    if extent == 0:
+        return 0, None
+    parts = 1
+    while extent / parts + parts - 1 > step:
+        parts += 1
+    return parts, bound
 
 
 def power_factors(base: Any, exponent: float, dtype: Any, xp: Any) -> tuple:
     """0-d arrays of ``dtype`` whose product is ``base**exponent`` for a power of two ``base`` (a 0-d array).
 
-    ``base**exponent = 2^E`` is split into factors ``2^E_k`` with ``E_k`` within
-    the dtype's exponent range, so every factor is representable and, multiplied
-    into ``x`` one after the other, every intermediate lies between ``x`` and the
-    result: none overflows or underflows unless the result does. Beyond the dtype's
-    whole exponent range (subnormals included) the result is 0 or infinite for any
-    representable ``x``, so ``E`` is clipped to it and the number of factors is fixed
-    by the dtype (three for float32 and float64), whatever ``exponent`` is. The
-    factors depend on ``base`` and ``exponent`` only: one split serves every array
-    multiplied by the same power.
+    ``base**exponent = 2^E`` is split into ``n`` factors: ``n - 1`` of ``2^trunc(E / n)`` and the rest, all
+    with exponents of the sign of ``E`` and within the dtype's range, so every factor
+    is representable and, multiplied into ``x`` one after the other, every intermediate
+    lies between ``x`` and the result: none overflows or underflows unless the result
+    does. Beyond the dtype's whole exponent range (subnormals included) the result is 0
+    or infinite for any representable ``x``, so ``E`` is clipped to it. ``n`` depends on
+    the dtype and ``exponent`` only, never on the data (no factor for ``exponent = 0``, two
+    for ``|exponent| <= 1``, three at most in float32 and float64). The factors depend on
+    ``base`` and ``exponent`` only: one split serves every array multiplied by the same power.
     """
-    span, step = _exponent_range(dtype, xp)
-    remaining = _clamp(xp.round(xp.log2(xp.astype(base, dtype))) * exponent, span, xp)
-    factors = []
-    for _ in range(math.ceil(span / step) - 1):
-        part = _clamp(remaining, step, xp)
-        factors.append(2.0**part)
-        remaining = remaining - part
-    # What is left is within one step: |E| <= span <= (number of factors) * step.
-    return (*factors, 2.0**remaining)
+    parts, bound = _split(dtype, xp, exponent)
+    if parts == 0:
+        return ()
+    total = xp.round(xp.log2(xp.astype(base, dtype))) * exponent
+    if bound is not None:
+        total = _clamp(total, bound, xp)
+    if parts == 1:
+        return (2.0**total,)
+    part = xp.trunc(total / parts)
+    return (*(2.0**part,) * (parts - 1), 2.0 ** (total - (parts - 1) * part))
 
 
 def _clamp(x, bound: float, xp):

@@ -15,11 +15,11 @@ import numpy as np
 
 from .._nufft import Explicit, Finufft, available
 from ..contract import Transforms
-from ..contract import placed_by_arrays as on_device
 from .finite_check import all_finite
 from .moment_kernels import batched_pair_moments, pair_moments
 from .persistence_kernels import feature_persistence, persistence
 from .scatter_kernels import scatter_edges
+from .threads import call_threads as on_device
 from .threads import threads_for
 
 __all__ = [

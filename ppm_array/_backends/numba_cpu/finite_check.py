@@ -27,10 +27,15 @@ def finite_kernel(flat, sums):
         sums[chunk] = total
 
 
+# Entries below which NumPy's check (a temporary of X's size) is faster than a kernel's dispatch.
+_KERNEL_ENTRIES = 4096
+
+
 def all_finite(X: Any, *, xp: Any) -> bool:
     X = np.asarray(X)
-    if not (X.flags.c_contiguous and X.flags.writeable):  # no copy, and no second compiled specialisation
-        return bool(np.all(np.isfinite(X)))
+    # Small or not contiguous and writeable: no copy, and no second compiled specialisation.
+    if X.size < _KERNEL_ENTRIES or not (X.flags.c_contiguous and X.flags.writeable):
+        return bool(np.isfinite(X).all())
     flat = X.reshape(-1)
     sums = np.zeros(8, dtype=X.dtype)
     run(finite_kernel, 0.3 * flat.shape[0], flat, sums)

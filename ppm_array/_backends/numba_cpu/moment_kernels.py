@@ -255,16 +255,28 @@ def _tile_side(n: int) -> int:
 _NS_PER_PAIR = 0.6
 
 
+def _n_chunks(tile_pairs: int) -> int:
+    """Chunks of the chunked schedule: ``_CHUNKS``, or one per tile pair where there are fewer (the others would
+    add only zeros: the same sums)."""
+    return min(_CHUNKS, tile_pairs)
+
+
+def _chunk_sum(buffers: np.ndarray) -> np.ndarray:
+    """The chunks' moments summed in chunk order."""
+    return buffers[0] if buffers.shape[0] == 1 else buffers.sum(axis=0)
+
+
 def _within(b, l, v, c, planar):
     n = l.shape[0]
-    work = _NS_PER_PAIR * n * n / 2
+    work, tile = _NS_PER_PAIR * n * n / 2, _tile_side(n)
     if n > _CHUNKED_POINTS:
         moments = np.zeros((3, n))
-        run(within_rounds_kernel, work, b, l, v, c, _tile_side(n), planar, moments)
+        run(within_rounds_kernel, work, b, l, v, c, tile, planar, moments)
         return moments
-    buffers = np.zeros((_CHUNKS, 3, n))
-    run(within_chunks_kernel, work, b, l, v, c, _tile_side(n), planar, buffers)
-    return buffers.sum(axis=0)
+    n_tiles = -(-n // tile)
+    buffers = np.zeros((_n_chunks(n_tiles * (n_tiles + 1) // 2), 3, n))
+    run(within_chunks_kernel, work, b, l, v, c, tile, planar, buffers)
+    return _chunk_sum(buffers)
 
 
 def _cross(ba, la, va, bb, lb, vb, c, planar):
@@ -274,9 +286,10 @@ def _cross(ba, la, va, bb, lb, vb, c, planar):
         moments_a, moments_b = np.zeros((3, n_a)), np.zeros((3, n_b))
         run(cross_rounds_kernel, work, ba, la, va, bb, lb, vb, c, tile, planar, moments_a, moments_b)
         return moments_a, moments_b
-    buffers_a, buffers_b = np.zeros((_CHUNKS, 3, n_a)), np.zeros((_CHUNKS, 3, n_b))
+    n_chunks = _n_chunks(-(-n_a // tile) * -(-n_b // tile))
+    buffers_a, buffers_b = np.zeros((n_chunks, 3, n_a)), np.zeros((n_chunks, 3, n_b))
     run(cross_chunks_kernel, work, ba, la, va, bb, lb, vb, c, tile, planar, buffers_a, buffers_b)
-    return buffers_a.sum(axis=0), buffers_b.sum(axis=0)
+    return _chunk_sum(buffers_a), _chunk_sum(buffers_b)
 
 
 def _contiguous(points: KernelPoints) -> KernelPoints:

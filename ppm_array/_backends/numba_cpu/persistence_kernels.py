@@ -80,8 +80,8 @@ def feature_persistence(X: Any, indices: Any, q: int, *, xp: Any) -> tuple:
     rows = np.empty(n_subsamples, dtype=np.int64)
     counts = np.empty(n_chunks, dtype=np.int64)
     run(feature_persistence_kernel, work, X, indices, chunk_bounds, *outputs, rows, counts, threads=threads)
-    if counts.sum() == n_subsamples:
-        return (*outputs, rows)
+    if n_chunks == 1:  # the features are the first rows
+        return tuple(a[: counts[0]] for a in (*outputs, rows))
     return tuple(
         np.concatenate([a[start : start + n] for start, n in zip(chunk_bounds[:-1], counts)]) for a in (*outputs, rows)
     )

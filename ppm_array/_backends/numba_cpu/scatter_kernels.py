@@ -78,7 +78,7 @@ def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:
         n_chunks = max(1, min(_SCATTER_CHUNKS, -(-n_edges // 4096)))
         buffers = np.zeros((n_chunks, n_points, d))
         run(scatter_private_kernel, 3.0 * n_edges * d, X, edges, grad_length, bounds(n_edges, n_chunks), buffers)
-        return buffers.sum(axis=0).astype(X.dtype, copy=False)
+        return (buffers[0] if n_chunks == 1 else buffers.sum(axis=0)).astype(X.dtype, copy=False)
     # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
     # Which thread owns which rows does not change the result: every row takes its edges in order.
     threads = threads_for(0.5 * X.size + 3.0 * n_edges * d)
