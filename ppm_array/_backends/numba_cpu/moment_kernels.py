@@ -22,7 +22,7 @@ from numba import njit, prange
 from .._fastmath import exp_neg
 from ..compaction import expand, weighted
 from ..contract import KernelPoints, Moments
-from .threads import jit_cached_with, run
+from .threads import chunk_sum, jit_cached_with, run
 
 __all__ = [
     "batched_kernel",
@@ -261,11 +261,6 @@ def _n_chunks(tile_pairs: int) -> int:
     return min(_CHUNKS, tile_pairs)
 
 
-def _chunk_sum(buffers: np.ndarray) -> np.ndarray:
-    """The chunks' moments summed in chunk order."""
-    return buffers[0] if buffers.shape[0] == 1 else buffers.sum(axis=0)
-
-
 def _within(b, l, v, c, planar):
     n = l.shape[0]
     work, tile = _NS_PER_PAIR * n * n / 2, _tile_side(n)
@@ -276,7 +271,7 @@ def _within(b, l, v, c, planar):
     n_tiles = -(-n // tile)
     buffers = np.zeros((_n_chunks(n_tiles * (n_tiles + 1) // 2), 3, n))
     run(within_chunks_kernel, work, b, l, v, c, tile, planar, buffers)
-    return _chunk_sum(buffers)
+    return chunk_sum(buffers)
 
 
 def _cross(ba, la, va, bb, lb, vb, c, planar):
@@ -289,7 +284,7 @@ def _cross(ba, la, va, bb, lb, vb, c, planar):
     n_chunks = _n_chunks(-(-n_a // tile) * -(-n_b // tile))
     buffers_a, buffers_b = np.zeros((n_chunks, 3, n_a)), np.zeros((n_chunks, 3, n_b))
     run(cross_chunks_kernel, work, ba, la, va, bb, lb, vb, c, tile, planar, buffers_a, buffers_b)
-    return _chunk_sum(buffers_a), _chunk_sum(buffers_b)
+    return chunk_sum(buffers_a), chunk_sum(buffers_b)
 
 
 def _contiguous(points: KernelPoints) -> KernelPoints:

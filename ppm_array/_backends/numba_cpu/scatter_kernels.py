@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._kernel_bodies import build
-from .threads import bounds, jit_cached_with, kernel_array, run, threads_for
+from .threads import bounds, chunk_sum, jit_cached_with, kernel_array, run, threads_for
 
 __all__ = ["scatter_edges", "scatter_owned_kernel", "scatter_private_kernel"]
 
@@ -78,7 +78,7 @@ def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:
         n_chunks = max(1, min(_SCATTER_CHUNKS, -(-n_edges // 4096)))
         buffers = np.zeros((n_chunks, n_points, d))
         run(scatter_private_kernel, 3.0 * n_edges * d, X, edges, grad_length, bounds(n_edges, n_chunks), buffers)
-        return (buffers[0] if n_chunks == 1 else buffers.sum(axis=0)).astype(X.dtype, copy=False)
+        return chunk_sum(buffers).astype(X.dtype, copy=False)
     # A large cloud: parts of its rows, each zeroed and scattered into by one thread, in the caller's dtype.
     # Which thread owns which rows does not change the result: every row takes its edges in order.
     threads = threads_for(0.5 * X.size + 3.0 * n_edges * d)

@@ -24,7 +24,16 @@ from .._compile import cached_njit
 from .._cores import requested_threads, thread_limit
 from .._openmp import short_spin
 
-__all__ = ["SERIAL_WORK_NS", "bounds", "call_threads", "jit_cached_with", "kernel_array", "run", "threads_for"]
+__all__ = [
+    "SERIAL_WORK_NS",
+    "bounds",
+    "call_threads",
+    "chunk_sum",
+    "jit_cached_with",
+    "kernel_array",
+    "run",
+    "threads_for",
+]
 
 # Estimated nanoseconds of one thread's work below which a kernel runs on the calling thread alone.
 SERIAL_WORK_NS = 50_000
@@ -107,6 +116,11 @@ def bounds(total: int, n_parts: int) -> np.ndarray:
     (integer arithmetic, in Python: for the few parts of a call, NumPy's operations cost more than the kernels of a
     small call)."""
     return np.array([k * total // n_parts for k in range(n_parts + 1)], dtype=np.int64)
+
+
+def chunk_sum(buffers: np.ndarray) -> np.ndarray:
+    """The sum of a kernel's per-chunk buffers (axis 0) in chunk order; the buffer itself when there is one."""
+    return buffers[0] if buffers.shape[0] == 1 else buffers.sum(axis=0)
 
 
 def kernel_array(X) -> np.ndarray:
