@@ -60,13 +60,14 @@ def feature_points(cloud, q: int, n: int, seed: int):
 def crossover(repeat: int, totals) -> None:
     X, Y = clouds(512)
     print("\n## 1. Crossover: one MMD with gradients, both PPMs' points together\n")
-    print(f"`method=\"auto\"` switches to the Fourier method from {FOURIER_CROSSOVER} points.\n")
+    print(f"`method=\"auto\"` switches to the Fourier method from {FOURIER_CROSSOVER[64]} points in float64 and "
+          f"{FOURIER_CROSSOVER[32]} in float32.\n")
     print("| points | q = 0 direct (ms) | q = 0 fft (ms) | q = 1 direct (ms) | q = 1 fft (ms) "
-          "| q = 0 float32 direct (ms) | q = 0 float32 fft (ms) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "| q = 0 float32 direct (ms) | q = 0 float32 fft (ms) | q = 1 float32 direct (ms) | q = 1 float32 fft (ms) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for total in totals:
         cells = []
-        for q, dtype in ((0, np.float64), (1, np.float64), (0, np.float32)):
+        for q, dtype in ((0, np.float64), (1, np.float64), (0, np.float32), (1, np.float32)):
             P, Q = (feature_points(cloud.astype(dtype), q, total // 2, seed) for cloud, seed in ((X, 1), (Y, 2)))
             for method in ("direct", "fft"):
                 seconds = best_time(lambda: pa.mmd_value_and_grad(P, Q, bandwidth=BANDWIDTH, method=method), repeat)

@@ -1,9 +1,11 @@
-"""Two commits of ppm_array side by side in one process: the paper step and a small call, before and after.
+"""Two commits of ppm_array side by side in one process: the paper step, a small call and a large exact step,
+before and after.
 
 Each commit's ``ppm_array`` is exported (``git archive``) into a temporary folder under a name of its own
 (every import inside the package is relative), both are imported into this process, and their calls are
 taken in turn, round after round, so that a busy spell of a shared machine falls on both. The table gives
-the median of each call. Usage::
+the median of each call; the large step (``s = 16384``, ``method="direct"``: the exact kernels' pairs dominate)
+has rounds of its own. Usage::
 
     python benchmarks/compare_commits.py BEFORE [AFTER]      # AFTER defaults to the working tree
     python benchmarks/compare_commits.py 15de4d9 HEAD --rounds 200
@@ -50,6 +52,7 @@ def main(argv=None) -> None:
     parser.add_argument("before")
     parser.add_argument("after", nargs="?", default=None, help="a commit; the working tree by default")
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--large-rounds", type=int, default=15, help="rounds of the s = 16384 step")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     small = [rng.normal(size=(16, 2)) for _ in range(2)]
@@ -59,18 +62,22 @@ def main(argv=None) -> None:
         sys.path.insert(0, folder)
         before = export(args.before, Path(folder), "ppm_array_before")
         after = export(args.after, Path(folder), "ppm_array_after")
-        calls = {}
+        calls, large = {}, {}
         for label, pa in (("before", before), ("after", after)):
             calls[label, "paper step, float32"] = lambda pa=pa: pa.ppm_reg_value_and_grad(X32, Y32, **PAPER)
             calls[label, "paper step, float64"] = lambda pa=pa: pa.ppm_reg_value_and_grad(X64, Y64, **PAPER)
             calls[label, "16-point call"] = lambda pa=pa: pa.ppm_reg_value_and_grad(
                 *small, bandwidth=0.2, n_subsamples=16, rng=0)
+            for name, (X, Y) in (("float32", (X32, Y32)), ("float64", (X64, Y64))):
+                large[label, f"s = 16384 step, {name}"] = lambda pa=pa, X=X, Y=Y: pa.ppm_reg_value_and_grad(
+                    X, Y, **{**PAPER, "n_subsamples": 16384})
         medians = dict(zip(calls, median_times(list(calls.values()), args.rounds)))
+        medians.update(zip(large, median_times(list(large.values()), args.large_rounds)))
     print(f"Machine: {machine()}. {args.before} against {args.after or 'the working tree'}, median of "
-          f"{args.rounds} rounds, the calls taken in turn.\n")
+          f"{args.rounds} rounds ({args.large_rounds} for s = 16384), the calls taken in turn.\n")
     print("| call | before (ms) | after (ms) | after / before |")
     print("|---|---:|---:|---:|")
-    for what in ("paper step, float32", "paper step, float64", "16-point call"):
+    for what in dict.fromkeys(what for _, what in medians):
         b, a = medians["before", what], medians["after", what]
         print(f"| {what} | {1e3 * b:.3f} | {1e3 * a:.3f} | {a / b:.3f} |")
 

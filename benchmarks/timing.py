@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-__all__ = ["best_time", "cold_time", "machine", "median_times"]
+__all__ = ["best_time", "best_times", "cold_time", "machine", "median_times"]
 
 # Reading this evicts the caches (4 times the 32 MiB L3 of this project's machine).
 _EVICTOR = np.ones(2**24)
@@ -34,18 +34,28 @@ def cold_time(function, repeat: int, *, evict: bool = True) -> float:
     return min(times)
 
 
+def best_times(functions, repeat: int) -> list[float]:
+    """Seconds of the fastest of ``repeat`` calls of each function after one warm-up call of each, the functions
+    called in turn (round after round), so that a slow spell of a shared machine falls on all."""
+    return [min(spent) for spent in _rounds(functions, repeat)]
+
+
 def median_times(functions, repeat: int) -> list[float]:
     """Seconds of the median of ``repeat`` calls of each function after one warm-up call of each, the
     functions called in turn (round after round), so that a slow spell of a shared machine falls on all."""
+    return [float(np.median(spent)) for spent in _rounds(functions, repeat)]
+
+
+def _rounds(functions, repeat: int) -> list[list[float]]:
     for function in functions:
         function()
-    times = [[] for _ in functions]
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeat):
         for function, spent in zip(functions, times):
             start = time.perf_counter()
             function()
             spent.append(time.perf_counter() - start)
-    return [float(np.median(spent)) for spent in times]
+    return times
 
 
 def machine() -> str:

@@ -159,12 +159,12 @@ def test_the_graph_path_is_only_for_the_direct_sums_on_cupy():
 
     options = RegularizerOptions.check(**OPTIONS)
     draws = draw_regularizer(np.random.default_rng(0), 40, 30, options)
-    assert not cuda_graphs.applies(numba_cpu, options, draws, np)
+    assert not cuda_graphs.applies(numba_cpu, options, draws, np.float32, np)
     fake_cuda = type("numba_cuda", (), {"__name__": "ppm_array._backends.numba_cuda"})
-    assert cuda_graphs.applies(fake_cuda, options, draws, np)
+    assert cuda_graphs.applies(fake_cuda, options, draws, np.float32, np)
     assert not cuda_graphs.applies(fake_cuda, dataclasses.replace(options, bandwidth="median"),
-                                   draws, np)
-    assert not cuda_graphs.applies(fake_cuda, dataclasses.replace(options, method="fft"), draws, np)
+                                   draws, np.float32, np)
+    assert not cuda_graphs.applies(fake_cuda, dataclasses.replace(options, method="fft"), draws, np.float32, np)
 
 
 def test_a_call_that_cannot_be_captured_runs_eagerly_with_one_warning(device, monkeypatch):

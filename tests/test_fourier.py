@@ -339,7 +339,7 @@ def test_a_finufft_that_does_not_load_falls_back_with_one_warning(monkeypatch, t
     """The same on the CPU, end to end: ``"auto"`` gives the direct sums exactly, ``"fft"`` the explicit
     sums (within tol of them), and only the first call warns."""
     rng = np.random.default_rng(11)
-    half = FOURIER_CROSSOVER // 2 + 1  # "auto" would take the Fourier method with a NUFFT library
+    half = FOURIER_CROSSOVER[64] // 2 + 1  # "auto" would take the Fourier method with a NUFFT library
     P, Q = (hand_sample(*draw_points(rng, half, "uniform", 5.0, True, 0.0)) for _ in range(2))
     direct = pa.mmd_value_and_grad(P, Q, bandwidth=1.0, method="direct")
     install_fake(monkeypatch, tmp_path, "finufft", 'raise OSError("libgomp.so.1: cannot open shared object file")')
@@ -380,7 +380,7 @@ def test_auto_picks_by_size_and_falls_back_to_direct():
     few = [hand_sample(*draw_points(rng, n, "uniform", 20.0, True, 0.0)) for n in (100, 100)]
     auto, direct, _ = auto_and_methods(*few, bandwidth=1.0)
     assert same(auto, direct)
-    half = FOURIER_CROSSOVER // 2 + 1
+    half = FOURIER_CROSSOVER[64] // 2 + 1
     many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
     auto, _, fourier = auto_and_methods(*many, bandwidth=1.0)
     assert same(auto, fourier)
@@ -389,6 +389,18 @@ def test_auto_picks_by_size_and_falls_back_to_direct():
     spread = [S._replace(lifetime=S.lifetime * 1e6) for S in many]  # a grid beyond MAX_MODES
     auto = pa.mmd_value_and_grad(*spread, bandwidth=1.0, method="auto")
     assert same(auto, pa.mmd_value_and_grad(*spread, bandwidth=1.0, method="direct"))
+
+
+def test_auto_crossover_is_later_in_float32():
+    """float32's direct sums are about twice as fast: "auto" keeps them up to FOURIER_CROSSOVER[32] points."""
+    assert FOURIER_CROSSOVER[32] > FOURIER_CROSSOVER[64]
+    rng = np.random.default_rng(13)
+    for half, picks in ((FOURIER_CROSSOVER[64] // 2 + 1, "direct"), (FOURIER_CROSSOVER[32] // 2 + 1, "fft")):
+        points = [draw_points(rng, half, "uniform", 20.0, True, 0.0) for _ in range(2)]
+        sets = [hand_sample(*(np.asarray(a, dtype=np.float32) for a in p)) for p in points]
+        auto, direct, fourier = auto_and_methods(*sets, bandwidth=1.0)
+        assert same(auto, direct if picks == "direct" else fourier)
+        assert not same(direct, fourier)
 
 
 def test_ppm_reg_fft_equals_direct():
@@ -445,7 +457,7 @@ def test_without_float64_on_the_device_fft_is_refused_and_auto_takes_the_direct_
     """The Fourier method computes in float64 and complex128: on a device without them (torch's MPS) it casts
     nothing; ``"fft"`` is refused and ``"auto"`` falls back to the direct sums."""
     rng = np.random.default_rng(12)
-    half = FOURIER_CROSSOVER // 2 + 1
+    half = FOURIER_CROSSOVER[64] // 2 + 1
     many = [hand_sample(*draw_points(rng, half, "uniform", 20.0, True, 0.0)) for _ in range(2)]
     assert not same(*(pa.mmd_value_and_grad(*many, bandwidth=1.0, method=m) for m in ("auto", "direct")))
     monkeypatch.setattr(_namespace, "has_float64", lambda xp, device: False)

@@ -207,24 +207,46 @@ def test_float32_gradients_within_1e3_of_float64():
     assert np.linalg.norm(grad32 - grad64) <= 1e-3 * np.linalg.norm(grad64)
 
 
-@pytest.mark.parametrize("dtype, cutoff, tolerance", [(np.float64, 708.0, 5e-16), (np.float32, 87.0, 1.5e-7)])
-def test_polynomial_exp_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, tolerance):
-    """``exp_neg`` inlined into a loop compiled with the kernels' fastmath flags, as the moment kernels use it."""
+@pytest.mark.parametrize("dtype, cutoff, tolerance", [(np.float64, 512.5, 3.4e-16), (np.float32, 64.5, 1.2e-7)])
+def test_polynomial_power_of_two_is_accurate_as_compiled_in_the_kernels(dtype, cutoff, tolerance):
+    """``exp2_neg`` inlined into a loop compiled with the kernels' fastmath flags, as the moment kernels use it:
+    within about one ulp of ``2^-y`` up to the cutoff, exactly 0 above it (the kernels' products of weights and
+    kernel values stay clear of subnormal numbers), and exactly 1 at 0."""
 
     @njit(fastmath=numba_cpu.moment_kernels._VECTORISE)
-    def evaluate(x, out):
-        for i in range(x.shape[0]):
-            out[i] = _fastmath.exp_neg(x[i])
+    def evaluate(y, out):
+        for i in range(y.shape[0]):
+            out[i] = _fastmath.exp2_neg(y[i])
 
-    x = np.concatenate([np.linspace(0, cutoff + 12, 200_001), np.random.default_rng(0).uniform(0, 40, 100_000),
-                        [0.0, 1e-30, cutoff, np.nextafter(cutoff, 0), np.nextafter(cutoff, 1000)]]).astype(dtype)
-    out = np.empty_like(x)
-    evaluate(x, out)
+    edges = [0.0, 1e-30, np.nextafter(cutoff, 0), cutoff, np.nextafter(cutoff, np.inf), 1e30, np.inf]
+    y = np.concatenate([np.linspace(0, cutoff + 12, 400_001), np.random.default_rng(0).uniform(0, 60, 200_000),
+                        edges]).astype(dtype)
+    out = np.empty_like(y)
+    evaluate(y, out)
     assert out.dtype == dtype
-    expected = np.exp(-x.astype(np.float64))
-    kept = x <= cutoff
+    expected = np.exp2(-y.astype(np.float64))
+    kept = y <= cutoff
     assert np.max(np.abs(out[kept] - expected[kept]) / expected[kept]) < tolerance
+    assert np.all(out[kept] >= np.finfo(dtype).tiny)
     assert np.all(out[~kept] == 0.0)
+    assert out[y == 0].tolist() == [1.0, 1.0]
+
+
+def test_kernel_values_below_the_flush_are_zero_in_float32_only():
+    """Two points whose kernel value is 2^-100 (``y = 100``): float64 keeps it, float32 drops it (below 2^-64.5,
+    where its products with weights would approach the subnormal numbers), and a pair at 2^-60 is kept in both."""
+    for y, kept_in_float32 in ((100.0, False), (60.0, True)):
+        distance = np.sqrt(y / np.log2(np.e) * 2.0)  # exp(-d^2 / 2) = 2^-y with 1 / (2 h^2) = 1/2
+        moments = {}
+        for dtype in (np.float32, np.float64):
+            points = KernelPoints(np.zeros(2, dtype), np.array([1.0, 1.0 + distance], dtype), np.full(2, 0.5, dtype))
+            m, _ = numba_cpu.pair_moments(points, points, same_set=True, inv_two_h2=np.asarray(0.5), xp=np)
+            moments[dtype] = m.m0
+        assert moments[np.float64] == pytest.approx(0.5 * 2.0**-y, rel=1e-6)
+        if kept_in_float32:
+            assert moments[np.float32] == pytest.approx(0.5 * 2.0**-y, rel=1e-5)
+        else:
+            assert np.all(moments[np.float32] == 0.0)
 
 
 def test_every_memory_layout_uses_the_same_compiled_kernels():

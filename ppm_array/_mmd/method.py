@@ -19,12 +19,17 @@ from .._backends.contract import (
 from .._boundary.namespace import device as device_of
 from . import fourier, fourier_fixed, pooled
 
-__all__ = ["FOURIER_CROSSOVER", "has_transforms", "pair_moments_method", "takes_fourier"]
+__all__ = ["FOURIER_CROSSOVER", "fourier_crossover", "has_transforms", "pair_moments_method", "takes_fourier"]
 
-# "auto" takes the Fourier method from this many points (both PPMs together), about where it was measured to
-# overtake the direct sums of the Numba backend in float64 (about 3000 in float32; docs/scaling.md), and only
-# with a NUFFT library.
-FOURIER_CROSSOVER = 2000
+# "auto" takes the Fourier method from this many points (both PPMs together) by the bits of the dtype, about
+# where it was measured to overtake the direct sums of the Numba backend (docs/scaling.md; float32's direct
+# sums are about twice as fast), and only with a NUFFT library.
+FOURIER_CROSSOVER = {32: 3000, 64: 2000}
+
+
+def fourier_crossover(dtype: Any, xp: Any) -> int:
+    """The points (both PPMs together) from which ``"auto"`` takes the Fourier method for ``dtype``."""
+    return FOURIER_CROSSOVER[xp.finfo(dtype).bits]
 
 
 def has_transforms(backend: Backend, tol: float, xp: Any) -> bool:
@@ -32,17 +37,17 @@ def has_transforms(backend: Backend, tol: float, xp: Any) -> bool:
     return not isinstance(backend.fourier_transforms(tol, xp=xp), Explicit)
 
 
-def _auto_takes_fourier(backend: Backend, options: Any, n_points: int, xp: Any) -> bool:
+def _auto_takes_fourier(backend: Backend, options: Any, n_points: int, dtype: Any, xp: Any) -> bool:
     # The point count first: building the transforms (FINUFFT's) costs more than a small call's work.
-    return n_points >= FOURIER_CROSSOVER and has_transforms(backend, options.tol, xp)
+    return n_points >= fourier_crossover(dtype, xp) and has_transforms(backend, options.tol, xp)
 
 
-def takes_fourier(backend: Backend, options: Any, n_points: int, xp: Any) -> bool:
-    """Whether a single process computes an MMD of ``n_points`` points (both PPMs together) with the MMD
-    ``options`` by the Fourier method (else by the backend's direct sums)."""
+def takes_fourier(backend: Backend, options: Any, n_points: int, dtype: Any, xp: Any) -> bool:
+    """Whether a single process computes an MMD of ``n_points`` points (both PPMs together) of ``dtype`` with
+    the MMD ``options`` by the Fourier method (else by the backend's direct sums)."""
     if options.method != "auto":
         return options.method == "fft"
-    return _auto_takes_fourier(backend, options, n_points, xp)
+    return _auto_takes_fourier(backend, options, n_points, dtype, xp)
 
 
 def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, pool: Any = None) -> Callable[..., Any]:
@@ -65,7 +70,7 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
         n_points = sum(s.v.shape[0] for s in sets)
         if pool is not None:
             n_points = pooled.total(pool, n_points, xp, device_of(sets[0].v))
-        if not _auto_takes_fourier(backend, options, n_points, xp):
+        if not _auto_takes_fourier(backend, options, n_points, sets[0].v.dtype, xp):
             return direct
     transforms = backend.fourier_transforms(options.tol, xp=xp)
     if offers(backend, FixedShapes):
@@ -77,7 +82,7 @@ def pair_moments_method(backend: Backend, options: Any, sets: list, xp: Any, poo
             modes=fixed.FOURIER_MODES,
             branch=fixed.branch,
             fallback=direct,
-            least_points=FOURIER_CROSSOVER if options.method == "auto" else 0,
+            least_points=fourier_crossover(sets[0].v.dtype, xp) if options.method == "auto" else 0,
         )
     by_fourier = functools.partial(fourier.pair_moments, tol=options.tol, transforms=transforms, pool=pool)
     return by_fourier if options.method == "fft" else functools.partial(by_fourier, fallback=direct)
@@ -94,7 +99,8 @@ def _batched_method(backend: Backend, options: Any, sets: list, xp: Any) -> Call
         else _item_by_item(backend.pair_moments)
     )
     if options.method == "direct" or (
-        options.method == "auto" and not _auto_takes_fourier(backend, options, _points_per_item(backend, sets, xp), xp)
+        options.method == "auto"
+        and not _auto_takes_fourier(backend, options, _points_per_item(backend, sets, xp), sets[0].v.dtype, xp)
     ):
         return direct
     by_fourier = functools.partial(

@@ -42,12 +42,14 @@ CAPACITY = 8
 ENABLED = True
 
 
-def applies(backend, options, draws, xp) -> bool:
-    """Whether a PPM-Reg call of a single process with these draws can run as a graph: CuPy arrays on the
-    Numba-CUDA backend, a numeric bandwidth and the direct sums for every dimension."""
+def applies(backend, options, draws, dtype, xp) -> bool:
+    """Whether a PPM-Reg call of a single process with these draws on clouds of ``dtype`` can run as a graph:
+    CuPy arrays on the Numba-CUDA backend, a numeric bandwidth and the direct sums for every dimension."""
     if getattr(backend, "__name__", "").rpartition(".")[2] != "numba_cuda" or options.bandwidth == "median":
         return False
-    return not any(takes_fourier(backend, options, dx.indices.shape[0] + dy.indices.shape[0], xp) for dx, dy in draws)
+    return not any(
+        takes_fourier(backend, options, dx.indices.shape[0] + dy.indices.shape[0], dtype, xp) for dx, dy in draws
+    )
 
 
 class CuPyDevice:

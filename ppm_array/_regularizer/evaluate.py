@@ -48,7 +48,7 @@ def evaluate(X: Any, Y: Any, options: RegularizerOptions, rng: Any, *, with_grad
     backend = select_backend(options.backend, cloud_x.array)
     draws = draw_regularizer(generator, n_x, n_y, options, 1 if pool is None else pool.world_size)
     with backend.on_device(cloud_x.array):
-        if pool is None and cuda_graphs.applies(backend, options, draws, cloud_x.xp):
+        if pool is None and cuda_graphs.applies(backend, options, draws, cloud_x.array.dtype, cloud_x.xp):
             body = functools.partial(_device_body, backend, options, with_grad)
             outputs = cuda_graphs.run(body, (options, with_grad), cloud_x, cloud_y, draws)
         else:

@@ -6,10 +6,10 @@ points, so a within-sum visits every unordered pair once. The tiles are schedule
 that no two threads write the same moments (see the two schedules below): the extra
 memory is ``O(s)`` whatever the thread count, and every sum runs in an order fixed by
 the tiling alone, so results are bitwise reproducible across thread counts. Inside a
-tile the inner loop runs over contiguous 1-D arrays with a branch-free ``exp`` in the
-input's precision (float32 has twice the SIMD lanes of float64); each tile's sums are
-flushed into float64 moments. When every birth is 0 (``q = 0``) a one-dimensional
-loop leaves out the birth terms.
+tile the inner loop runs over contiguous 1-D arrays with a branch-free power of two
+(``exp(-x) = 2^(-x log2 e)``, :mod:`.._fastmath`) in the input's precision (float32 has
+twice the SIMD lanes of float64); each tile's sums are flushed into float64 moments.
+When every birth is 0 (``q = 0``) a one-dimensional loop leaves out the birth terms.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from .._fastmath import exp_neg
+from .._fastmath import LOG2_E, exp2_neg
 from ..compaction import expand, weighted
 from ..contract import KernelPoints, Moments
 from .threads import chunk_sum, jit_cached_with, run
@@ -65,7 +65,7 @@ def _tile_planar(ba, la, va, bb, lb, vb, i0, i1, j0, j1, diagonal, c, rows, colu
         for j in range(l_j.shape[0]):
             db = bi - b_j[j]
             dl = li - l_j[j]
-            e = exp_neg((db * db + dl * dl) * c)
+            e = exp2_neg((db * db + dl * dl) * c)
             ej = v_j[j] * e
             ei = vi * e
             s0 += ej
@@ -93,7 +93,7 @@ def _tile_lifetimes(la, va, lb, vb, i0, i1, j0, j1, diagonal, c, rows, columns):
         c_0, c_l = columns[0, start - j0 :], columns[2, start - j0 :]
         for j in range(l_j.shape[0]):
             dl = li - l_j[j]
-            e = exp_neg(dl * dl * c)
+            e = exp2_neg(dl * dl * c)
             ej = v_j[j] * e
             ei = vi * e
             s0 += ej
@@ -287,13 +287,19 @@ def _cross(ba, la, va, bb, lb, vb, c, planar):
     return chunk_sum(buffers_a), chunk_sum(buffers_b)
 
 
+def _base_two(inv_two_h2: Any) -> Any:
+    """The kernels' constant ``c``: ``exp(-|z - z'|^2 / (2 h^2)) = 2^(-c |z - z'|^2)``, computed in float64 and
+    rounded once to the points' dtype by the caller (as ``1 / (2 h^2)`` itself was before the fold)."""
+    return np.asarray(inv_two_h2, dtype=np.float64) * LOG2_E
+
+
 def _contiguous(points: KernelPoints) -> KernelPoints:
     return KernelPoints(*(np.ascontiguousarray(a) for a in points))
 
 
 def pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2: Any, xp: Any) -> tuple:
     rows_a, (ba, la, va) = weighted(_contiguous(A), np)
-    c = la.dtype.type(inv_two_h2)
+    c = la.dtype.type(_base_two(inv_two_h2))
     if same_set:
         moments = _within(ba, la, va, c, bool(np.any(ba))) if la.shape[0] > 1 else np.zeros((3, la.shape[0]))
         expanded = expand(rows_a, Moments(*moments), A.birth.shape[0], np)
@@ -328,7 +334,7 @@ def batched_pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, in
         rows_b, (bb, lb, vb), bounds_b = rows_a, (ba, la, va), bounds_a
     else:
         rows_b, (bb, lb, vb), bounds_b = _weighted_items(B)
-    c = np.ascontiguousarray(np.reshape(inv_two_h2, (-1,)), dtype=la.dtype)
+    c = np.ascontiguousarray(np.reshape(_base_two(inv_two_h2), (-1,)), dtype=la.dtype)
     longest = int(max(np.max(np.diff(bounds_a), initial=0), np.max(np.diff(bounds_b), initial=0)))
     moments_a = np.zeros((3, la.shape[0]))
     moments_b = moments_a if same_set else np.zeros((3, lb.shape[0]))
