@@ -1,16 +1,16 @@
 """What this machine's cores do: standalone loops that bound the MMD kernels from above.
 
-``evaluation_loop`` is the simplest loop that does a kernel evaluation's work:
-for every ordered pair, the polynomial ``exp`` of ppm_array's kernels (``exp2_neg``) and the
-value and gradient sums of one point (structure-of-arrays inputs, rows shared
+``evaluation_loop`` is the simplest loop that does a kernel evaluation's work: for
+every ordered pair, the polynomial ``exp`` of ppm_array's kernels (``exp2_neg``) and
+the value and gradient sums of one point (structure-of-arrays inputs, rows shared
 among threads, no stores in the inner loop). It is a ceiling on evaluations per
 second, measured rather than estimated. ``pair_loop`` is the kernels' own tile loop
 (``_tile_planar``, ``_tile_lifetimes``: one exp per pair, the sums of both of its
 points) in the simplest schedule, without the kernels' compaction, float64 flushes or
 write-conflict-free scheduling: what the kernels' arithmetic reaches on this machine,
-so that the kernels' ratio to it is the cost of everything around the loop. ``copy_time`` is the memory-traffic floor
-of a PPM-Reg step on large clouds: reading both clouds once and writing both
-gradients once.
+so that the kernels' ratio to it is the cost of everything around the loop.
+``copy_time`` is the memory-traffic floor of a PPM-Reg step on large clouds: reading
+both clouds once and writing both gradients once.
 """
 
 from __future__ import annotations
@@ -70,9 +70,8 @@ def evaluation_loop(n: int, dtype, planar: bool) -> tuple[Callable[[], object], 
     b, l, v = (rng.uniform(0, 1, n).astype(dtype) for _ in range(3))
     outs = [np.empty(n, dtype) for _ in range(3)]
     c = dtype(10.0 * LOG2_E)  # the kernels' constant for 1 / (2 h^2) = 10
-    if planar:
-        return (lambda: _planar_loop(b, l, v, c, *outs)), n * n
-    return (lambda: _lifetimes_loop(l, v, c, *outs[:2])), n * n
+    loop = (lambda: _planar_loop(b, l, v, c, *outs)) if planar else (lambda: _lifetimes_loop(l, v, c, *outs[:2]))
+    return loop, n * n
 
 
 @njit(parallel=True, fastmath=_VECTORISE)
