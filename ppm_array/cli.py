@@ -85,7 +85,7 @@ def _semi_supervised(args) -> int:
     out = output_directory(args.out)
     config = SemiSupervisedConfig.quick() if args.quick else SemiSupervisedConfig()
     if args.gan_steps is not None:
-        config = replace(config, gan_steps=args.gan_steps)
+        config = replace(config, gan=replace(config.gan, steps=args.gan_steps))
     seeds = range(args.seed, args.seed + (args.seeds or (2 if args.quick else 5)))
     protocols = SSL_PROTOCOLS if args.protocol == "both" else (args.protocol,)
     start = time.perf_counter()

@@ -263,7 +263,8 @@ def test_pretraining_with_ppm_reg_leaves_torch_threads_as_it_found_them():
 
     from ppm_array.experiments import semi_supervised as ssl
 
-    config = replace(ssl.SemiSupervisedConfig.quick(), gan_steps=2)
+    quick = ssl.SemiSupervisedConfig.quick()
+    config = replace(quick, gan=replace(quick.gan, steps=2))
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

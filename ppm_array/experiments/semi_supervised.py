@@ -31,7 +31,7 @@ under one or both protocols:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -63,16 +63,9 @@ class SemiSupervisedConfig:
     n_labels: int = 200
     n_validation: int = 300
     n_test: int = 500
-    latent_dim: int = 64
-    noise_dim: int = 16
-    hidden: int = 128
-    gan_steps: int = 2000
-    batch: int = 128
-    gan_learning_rate: float = 2e-4
-    gradient_penalty: float = 10.0
-    ppm_weights: tuple = (0.05, 4.5)  # the published (1, 90) with trade-off 0.05 (docs/choosing_parameters.md)
-    ppm_bandwidth: float | str = "median"
-    ppm_subsamples: tuple = (1024, 4096)
+    # The pre-training: Cramér GAN's defaults (one discriminator step per generator step, one learning rate; the
+    # published PPM-Reg weights (1, 90) with trade-off 0.05, docs/choosing_parameters.md).
+    gan: CramerGANConfig = field(default_factory=CramerGANConfig)
     classifier_epochs: int = 300
     classifier_learning_rate: float = 1e-2
     validate_every: int = 10
@@ -86,24 +79,14 @@ class SemiSupervisedConfig:
     published_betas: tuple = (0.1, 0.99)
     published_test_every: int = 20
 
-    def gan(self) -> CramerGANConfig:
-        """The pre-training's settings: one discriminator step per generator step, one learning rate."""
-        return CramerGANConfig(
-            latent_dim=self.latent_dim,
-            noise_dim=self.noise_dim,
-            hidden=self.hidden,
-            steps=self.gan_steps,
-            batch=self.batch,
-            learning_rate=self.gan_learning_rate,
-            gradient_penalty=self.gradient_penalty,
-            ppm_weights=self.ppm_weights,
-            ppm_bandwidth=self.ppm_bandwidth,
-            ppm_subsamples=self.ppm_subsamples,
-        )
-
     @classmethod
     def quick(cls) -> SemiSupervisedConfig:
-        return cls(gan_steps=60, classifier_epochs=40, ppm_subsamples=(256, 512), published_runs=2, published_epochs=41)
+        return cls(
+            gan=CramerGANConfig(steps=60, ppm_subsamples=(256, 512)),
+            classifier_epochs=40,
+            published_runs=2,
+            published_epochs=41,
+        )
 
 
 @dataclass
@@ -159,7 +142,7 @@ def load_digits_splits(config: SemiSupervisedConfig, seed: int) -> DigitsSplits:
 
 def pretrain(config: SemiSupervisedConfig, unlabelled: np.ndarray, seed: int, with_ppm: bool, progress=None):
     """A Cramér GAN on ``unlabelled`` (:mod:`.cramer_gan`); returns its discriminator (the latent map)."""
-    discriminator, _ = train_cramer_gan(config.gan(), unlabelled, seed, with_ppm, progress)
+    discriminator, _ = train_cramer_gan(config.gan, unlabelled, seed, with_ppm, progress)
     return discriminator
 
 
@@ -194,14 +177,14 @@ def train_classifier(
 
     torch.manual_seed(seed + 1)
     if features is None:
-        features, _ = networks(config.gan())
+        features, _ = networks(config.gan)
         trainable = features
     else:
         trainable = None
     with torch.no_grad():
         latents = features(torch.tensor(labelled[0]))
         centre, spread = latents.mean(dim=0), latents.std(dim=0) + 1e-6
-    classifier = torch.nn.Linear(config.latent_dim, 10)
+    classifier = torch.nn.Linear(config.gan.latent_dim, 10)
 
     def model(x):
         return classifier((features(x) - centre) / spread)
@@ -238,7 +221,7 @@ def published_classifier(config: SemiSupervisedConfig):
 
     width = config.published_width
     return torch.nn.Sequential(
-        torch.nn.Linear(config.latent_dim, width),
+        torch.nn.Linear(config.gan.latent_dim, width),
         torch.nn.LeakyReLU(0.1),
         torch.nn.Linear(width, width, bias=False),
         torch.nn.LeakyReLU(0.1),
@@ -305,7 +288,7 @@ def _published_runs(
 def progress_steps(config: SemiSupervisedConfig, protocols) -> int:
     """How many times :func:`run_seed` calls ``progress``: GAN steps, then published classifier epochs."""
     published = "published" in protocols
-    return len(PRETRAINED_ARMS) * (config.gan_steps + published * config.published_runs * config.published_epochs)
+    return len(PRETRAINED_ARMS) * (config.gan.steps + published * config.published_runs * config.published_epochs)
 
 
 def run_seed(config: SemiSupervisedConfig, seed: int, progress=None, protocols=("ours",)) -> list[SeedResult]:
