@@ -66,8 +66,11 @@ def has_float64(xp, device) -> bool:
 
 
 def cast(array, dtype, xp):
-    """``array`` in ``dtype``, without a copy when it already is."""
-    return array if array.dtype == dtype else xp.astype(array, dtype)
+    """``array`` in ``dtype``, without a copy when it already is. (NumPy's own method for NumPy arrays and
+    scalars: ``numpy.astype`` takes three times as long, microseconds that a small call pays several times.)"""
+    if array.dtype == dtype:
+        return array
+    return array.astype(dtype) if isinstance(array, np.ndarray | np.generic) else xp.astype(array, dtype)
 
 
 def host_view(array):

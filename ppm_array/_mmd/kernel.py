@@ -47,7 +47,8 @@ def _gradient(points: PointSet, within: Moments, cross, within_factor, unbiased:
     # inv_h2 multiplies last: it may be the largest finite number (a bandwidth far below the data's magnitude), and a
     # zero moment must then give 0, not inf * 0.
     grad_birth = -2.0 * (points.v * net.mb * inv_h2)
-    grad_lifetime = 2.0 * (points.mass * points.dw * m0 - points.v * net.ml * inv_h2)
+    # The points may be in a narrower dtype than the moments: each product with a moment promotes one of them.
+    grad_lifetime = 2.0 * (m0 * points.dw * points.mass - points.v * net.ml * inv_h2)
     return grad_birth, grad_lifetime
 
 
@@ -74,14 +75,17 @@ def assemble(
     points of the measure: ``mass_square_sums`` (one per set) when ``P`` and ``Q``
     hold only the points with a weight, by default the sums over their masses.
 
-    Every array may have a leading batch axis (the points of item ``b`` in row ``b``): sums run over the last
-    axis, and ``inv_h2`` broadcasts against the points (shape ``(B, 1)`` for one per item).
+    The points may be in a narrower dtype than the moments (float32 points, float64 moments): the results are
+    in the moments' dtype. Every array may have a leading batch axis (the points of item ``b`` in row ``b``):
+    sums run over the last axis, and ``inv_h2`` broadcasts against the points (shape ``(B, 1)`` for one per
+    item).
     """
     # The U-statistic's within-sums are divided by 1 - sum a_i^2 (the V-statistic's by 1).
     within_factor_p = within_factor_q = 1.0
     if unbiased:
         if mass_square_sums is None:
-            mass_square_sums = [xp.sum(S.mass * S.mass, axis=-1) for S in (P, Q)]
+            masses = (xp.astype(S.mass, within_p.m0.dtype) for S in (P, Q))
+            mass_square_sums = [xp.sum(mass * mass, axis=-1) for mass in masses]
         within_factor_p, within_factor_q = (1.0 / (1.0 - total) for total in mass_square_sums)
     # The V-statistic's within-sums include i = j (the U-statistic's do not).
     value = within_factor_p * xp.sum(P.v * (within_p.m0 if unbiased else within_p.m0 + P.v), axis=-1) + (

@@ -95,8 +95,9 @@ def kernel_mmd(
 
     ``grads = ((d_birth_P, d_lifetime_P), (d_birth_Q, d_lifetime_Q))``, in the dtype
     the backend's moments come in. With ``grad_at_collapsed=False`` the lifetime
-    gradient at points of lifetime 0 is 0 (PPM-Reg's VJP discards it), which lets
-    compiled backends skip those points. ``mass_square_sums`` are the sums of
+    gradient at points of lifetime 0 is left to the backend (0 where compiled
+    backends skip those points, the one-sided derivative where the reference
+    backend does not): PPM-Reg's VJP discards it. ``mass_square_sums`` are the sums of
     squared masses of the measures when ``P`` and ``Q`` hold only some of their
     points (:func:`monte_carlo_persistence`): floats, which the unbiased estimator needs.
 
@@ -112,7 +113,7 @@ def kernel_mmd(
     bandwidth = median_bandwidths(P, Q, xp, pool) if options.bandwidth == "median" else options.bandwidth
     unit = power_of_two_unit(P, Q, xp, pool)
     unit_per_point = per_point(unit, xp)
-    sets = [point_set(S.birth / unit_per_point, S.lifetime / unit_per_point, S.mass, p) for S in (P, Q)]
+    set_p, set_q = (point_set(S.birth / unit_per_point, S.lifetime / unit_per_point, S.mass, p) for S in (P, Q))
     # (unit / h)^2 overflows only for a bandwidth far below the data's magnitude: the kernel is then a
     # delta, and the largest finite number keeps 0 * inv_h2 = 0 where an infinity would give NaN. (A
     # multiplication, as unit is a power of two: the same number, and no division by a bandwidth that is 0
@@ -120,19 +121,19 @@ def kernel_mmd(
     # mask, a host synchronisation on a GPU.)
     ratio = unit * (1.0 / bandwidth)
     squared = ratio * ratio
-    largest_finite = xp.full_like(ratio, xp.finfo(ratio.dtype).max)
-    inv_h2 = xp.where(squared < largest_finite, squared, largest_finite)
+    inv_h2 = xp.minimum(squared, xp.full_like(squared, xp.finfo(squared.dtype).max))
     inv_two_h2 = inv_h2 / 2.0
     within_p, within_q, cross_p, cross_q = _moment_sets(
-        pair_moments_method(backend, options, sets, xp, pool),
-        *sets,
+        pair_moments_method(backend, options, [set_p, set_q], xp, pool),
+        set_p,
+        set_q,
         unbiased=options.unbiased,
         fill_collapsed=with_grad and grad_at_collapsed and p == 1.0,
         inv_two_h2=inv_two_h2,
         xp=xp,
     )
+    # The points stay in their dtype: the assembly multiplies them into the moments, which promotes them (exactly).
     dtype = within_p.m0.dtype
-    set_p, set_q = (PointSet(*(cast(a, dtype, xp) for a in s)) for s in sets)
     unit = cast(unit, dtype, xp)
     value, grads = assemble(
         set_p,
@@ -160,11 +161,6 @@ def kernel_mmd(
     if grads is not None:
         factors = tuple(per_point(factor, xp) for factor in factors)
         grads = tuple((times(g_birth, factors), times(g_lifetime, factors)) for g_birth, g_lifetime in grads)
-        if not grad_at_collapsed:
-            grads = tuple(
-                (g_birth, xp.where(s.lifetime > 0, g_lifetime, xp.zeros_like(g_lifetime)))
-                for (g_birth, g_lifetime), s in zip(grads, (set_p, set_q))
-            )
     return MMDResult(value, grads, bandwidth)
 
 

@@ -135,10 +135,16 @@ def persistence_vjp(backend: Backend, cloud: Points, upstreams: Sequence[Upstrea
     edges, lengths = [], []
     for sample, grad_birth, grad_lifetime in upstreams:
         grad_death = xp.where(sample.lifetime > 0, grad_lifetime, xp.zeros_like(grad_lifetime))
-        edges += [xp.reshape(sample.birth_edge, (-1, 2)), xp.reshape(sample.death_edge, (-1, 2))]
-        lengths += [xp.reshape(grad_birth - grad_death, (-1,)), xp.reshape(grad_death, (-1,))]
+        edges += [_merged(sample.birth_edge, 2, xp), _merged(sample.death_edge, 2, xp)]
+        lengths += [_merged(grad_birth - grad_death, 1, xp), _merged(grad_death, 1, xp)]
     edges, lengths = xp.concat(edges, axis=0), xp.concat(lengths)
-    shape = cloud.array.shape
-    flat = xp.reshape(cloud.array, (-1, shape[-1]))
-    grad = xp.reshape(backend.scatter_edges(flat, edges, lengths, xp=xp), shape)
+    grad = backend.scatter_edges(_merged(cloud.array, 2, xp), edges, lengths, xp=xp)
+    if cloud.array.ndim != 2:  # a batch: its items' rows back apart
+        grad = xp.reshape(grad, cloud.array.shape)
     return CloudGradient(grad, largest(xp.abs(lengths), xp), edges.shape[0])
+
+
+def _merged(a: Any, ndim: int, xp: Any) -> Any:
+    """``a`` with its leading axes merged into one, ``ndim`` axes in all (a batch's items one after the other);
+    ``a`` itself when it has ``ndim`` axes (NumPy's reshape costs microseconds, which a small call repays)."""
+    return a if a.ndim == ndim else xp.reshape(a, (-1, *a.shape[a.ndim - ndim + 1 :]))

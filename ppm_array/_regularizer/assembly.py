@@ -61,28 +61,30 @@ def regularizer(
             mass_square_sums=(draw_x.mass_square_sum, draw_y.mass_square_sum),
             pool=pool,
         )
-        terms.append(xp.astype(result.value, dtype))
-        bandwidth = result.bandwidth
-        bandwidths.append(
-            xp.astype(bandwidth, dtype)
-            if hasattr(bandwidth, "shape")
-            else xp.full(result.value.shape, bandwidth, dtype=dtype, device=cloud_x.device)
-        )
+        terms.append(result.value)
+        bandwidths.append(result.bandwidth)
         if with_grad:
             (d_birth_p, d_lifetime_p), (d_birth_q, d_lifetime_q) = result.grads
             if shared_q:  # one Q for every item: its points' gradients summed over the items
                 d_birth_q, d_lifetime_q = xp.sum(d_birth_q, axis=0), xp.sum(d_lifetime_q, axis=0)
-            for pending, sample, d_birth, d_lifetime in (
-                (upstreams[0], P, d_birth_p, d_lifetime_p),
-                (upstreams[1], Q, d_birth_q, d_lifetime_q),
-            ):
-                pending.append(
-                    Upstream(sample, weight * xp.astype(d_birth, dtype), weight * xp.astype(d_lifetime, dtype))
-                )
-    value = sum(weight * term for weight, term in zip(options.weights, terms))
+            # In the moments' dtype, which may be wider than the clouds': the VJP's scatter accumulates in it.
+            upstreams[0].append(Upstream(P, weight * d_birth_p, weight * d_lifetime_p))
+            upstreams[1].append(Upstream(Q, weight * d_birth_q, weight * d_lifetime_q))
+    value = xp.astype(sum(weight * term for weight, term in zip(options.weights, terms)), dtype)
     grad_x = persistence_vjp(backend, cloud_x, upstreams[0]) if with_grad else None
     grad_y = persistence_vjp(backend, cloud_y, upstreams[1]) if with_grad else None
-    return Regularized(value, grad_x, grad_y, xp.stack(terms, axis=-1), xp.stack(bandwidths, axis=-1))
+    return Regularized(
+        value, grad_x, grad_y, xp.astype(xp.stack(terms, axis=-1), dtype), _bandwidths(bandwidths, value, cloud_x)
+    )
+
+
+def _bandwidths(bandwidths: list, value: Any, cloud: Points) -> Any:
+    """The bandwidth of each term in the working dtype, shape ``value.shape + (len(dims),)``: the option's number
+    for every term, or the median rule's arrays."""
+    xp, dtype = cloud.xp, cloud.array.dtype
+    if not hasattr(bandwidths[0], "shape"):  # a number: the same for every term
+        return xp.full(value.shape + (len(bandwidths),), bandwidths[0], dtype=dtype, device=cloud.device)
+    return xp.astype(xp.stack(bandwidths, axis=-1), dtype)
 
 
 def _ppm(backend: Backend, cloud: Points, q: int, draw: Any, n_total: int) -> PersistenceSample:

@@ -301,12 +301,12 @@ def pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2
     rows_a, (ba, la, va) = weighted(_contiguous(A), np)
     c = la.dtype.type(_base_two(inv_two_h2))
     if same_set:
-        moments = _within(ba, la, va, c, bool(np.any(ba))) if la.shape[0] > 1 else np.zeros((3, la.shape[0]))
+        moments = _within(ba, la, va, c, bool(ba.any())) if la.shape[0] > 1 else np.zeros((3, la.shape[0]))
         expanded = expand(rows_a, Moments(*moments), A.birth.shape[0], np)
         return expanded, expanded
     rows_b, (bb, lb, vb) = weighted(_contiguous(B), np)
     if la.shape[0] and lb.shape[0]:
-        moments_a, moments_b = _cross(ba, la, va, bb, lb, vb, c, bool(np.any(ba) or np.any(bb)))
+        moments_a, moments_b = _cross(ba, la, va, bb, lb, vb, c, bool(ba.any() or bb.any()))
     else:
         moments_a, moments_b = np.zeros((3, la.shape[0])), np.zeros((3, lb.shape[0]))
     return (
@@ -338,7 +338,7 @@ def batched_pair_moments(A: KernelPoints, B: KernelPoints, *, same_set: bool, in
     longest = int(max(np.max(np.diff(bounds_a), initial=0), np.max(np.diff(bounds_b), initial=0)))
     moments_a = np.zeros((3, la.shape[0]))
     moments_b = moments_a if same_set else np.zeros((3, lb.shape[0]))
-    planar = bool(np.any(ba) or np.any(bb))
+    planar = bool(ba.any() or bb.any())
     work = _NS_PER_PAIR * float(np.sum(np.diff(bounds_a) * np.diff(bounds_b)))
     run(
         batched_kernel,
