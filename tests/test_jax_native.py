@@ -287,3 +287,16 @@ def test_fourier_method_without_float64_is_refused_with_the_way_out():
     with pytest.raises(ValueError, match=r"method='fft' on the JAX-native path.*jax_enable_x64.*backend='numba'"):
         paj.ppm_reg(X, Y, jax.random.key(0), **OPTIONS, method="fft")
     assert np.isfinite(float(paj.ppm_reg(X, Y, jax.random.key(0), **FOURIER, method="auto")))
+
+
+def test_scatter_of_a_wider_upstream_is_in_the_clouds_dtype():
+    """As the CPU backends (tests/test_numba_cpu.py): float64 upstream gradients on a float32 cloud give a
+    float32 gradient (no promotion inside ``.at[].add``), equal to the float64 scatter to float32's precision."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2)).astype(np.float32)
+    edges = rng.integers(0, 20, size=(50, 2))
+    upstream = rng.normal(size=50)
+    grad = jax_native.scatter_edges(jnp.asarray(X), jnp.asarray(edges), jnp.asarray(upstream), xp=jnp)
+    assert grad.dtype == jnp.float32
+    expected = array_api.scatter_edges(X.astype(np.float64), edges, upstream, xp=np)
+    np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())

@@ -49,6 +49,27 @@ def test_persistence_and_vjp_equal_reference(case):
     np.testing.assert_allclose(grad_fast, grad_ref, rtol=1e-12, atol=1e-12 * max(np.abs(grad_ref).max(), 1e-300))
 
 
+def scatter_case(seed: int = 0):
+    """A float64 cloud, edges between its rows (some of a point with itself), and float64 upstream gradients."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(20, 2))
+    edges = np.concatenate([rng.integers(0, 20, size=(50, 2)), [[3, 3]]])
+    return X, edges, rng.normal(size=edges.shape[0])
+
+
+@pytest.mark.parametrize("backend", [array_api, numba_cpu], ids=["array_api", "numba_cpu"])
+def test_scatter_of_a_wider_upstream_is_in_the_clouds_dtype(backend):
+    """PPM-Reg hands the VJP its upstream gradients in the moments' dtype, float64 for a float32 cloud on the
+    Numba backend and with the Fourier method: the scatter's result is still float32 (the contract), and equals
+    the float64 scatter of the same float32 coordinates to float32's precision."""
+    X, edges, upstream = scatter_case()
+    X32 = X.astype(np.float32)
+    grad = backend.scatter_edges(X32, edges, upstream, xp=np)
+    assert grad.dtype == np.float32 and grad.shape == X.shape
+    expected = array_api.scatter_edges(X32.astype(np.float64), edges, upstream, xp=np)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("dtype, exponents", [(np.float32, (-40, 36)), (np.float64, (-300, 300))])
 def test_every_backend_measures_distances_alike(dtype, exponents):
     """One distance contract, one algorithm (docs/math.md, "Distances"): the reference and the compiled kernels

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._boundary.namespace import cast, has_float64
 from .._boundary.namespace import device as device_of
-from .._boundary.namespace import has_float64
 from ._kernel_bodies import SAFE_HIGH, SAFE_LOW
 from ._nufft import Explicit
 from .contract import KernelPoints, Moments, Transforms
@@ -132,7 +132,7 @@ def persistence(X: Any, indices: Any, q: int, *, xp: Any) -> tuple[Any, Any, Any
 def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:
     start = xp.take(X, edges[:, 0], axis=0)
     end = xp.take(X, edges[:, 1], axis=0)
-    push = grad_length[:, None] * _unit_vector(start, end, xp)
+    push = cast(grad_length, X.dtype, xp)[:, None] * _unit_vector(start, end, xp)
     return segment_sum(xp.concat([edges[:, 0], edges[:, 1]]), xp.concat([push, -push], axis=0), X.shape[0], xp=xp)
 
 

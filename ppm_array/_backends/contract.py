@@ -79,8 +79,9 @@ class Backend(Protocol):
 
     def scatter_edges(self, X: Array, edges: Array, grad_length: Array, *, xp: Any) -> Array:
         """``grad_X[a] += g (x_a - x_b) / |x_a - x_b|`` and ``grad_X[b] -= ...`` for each edge ``(a, b)``
-        with upstream ``g`` (0 where the points coincide); shape and dtype of ``X``. Edges are trusted to
-        index rows of ``X`` (checked at the boundary)."""
+        with upstream ``g`` (0 where the points coincide); shape and dtype of ``X``. ``grad_length`` may be
+        in a wider dtype than ``X`` (the moments' float64): a backend accumulates in either. Edges are
+        trusted to index rows of ``X`` (checked at the boundary)."""
 
     def pair_moments(
         self, A: KernelPoints, B: KernelPoints, *, same_set: bool, inv_two_h2: Array, xp: Any

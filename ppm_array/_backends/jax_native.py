@@ -75,7 +75,7 @@ def branch(take_first: Any, first: Any, second: Any, operands: Any) -> Any:
 
 def scatter_edges(X: Any, edges: Any, grad_length: Any, *, xp: Any) -> Any:
     start, end = X[edges[:, 0]], X[edges[:, 1]]
-    push = grad_length[:, None] * _unit_vector(start, end, xp)
+    push = grad_length.astype(X.dtype)[:, None] * _unit_vector(start, end, xp)
     return jnp.zeros_like(X).at[edges[:, 0]].add(push).at[edges[:, 1]].add(-push)
 
 
