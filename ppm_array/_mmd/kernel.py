@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .._backends.contract import KernelPoints, Moments
+from .._boundary.namespace import cast
 
 __all__ = ["PointSet", "assemble", "point_set"]
 
@@ -84,7 +85,7 @@ def assemble(
     within_factor_p = within_factor_q = 1.0
     if unbiased:
         if mass_square_sums is None:
-            masses = (xp.astype(S.mass, within_p.m0.dtype) for S in (P, Q))
+            masses = (cast(S.mass, within_p.m0.dtype, xp) for S in (P, Q))
             mass_square_sums = [xp.sum(mass * mass, axis=-1) for mass in masses]
         within_factor_p, within_factor_q = (1.0 / (1.0 - total) for total in mass_square_sums)
     # The V-statistic's within-sums include i = j (the U-statistic's do not).

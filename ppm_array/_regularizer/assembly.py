@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .._backends.contract import Backend
+from .._boundary.namespace import cast
 from .._boundary.validation import Points
 from .._mmd.mmd import kernel_mmd
 from .._persistence.persistence import Upstream, batched_persistence, monte_carlo_persistence, persistence_vjp
@@ -70,11 +71,11 @@ def regularizer(
             # In the moments' dtype, which may be wider than the clouds': the VJP's scatter accumulates in it.
             upstreams[0].append(Upstream(P, weight * d_birth_p, weight * d_lifetime_p))
             upstreams[1].append(Upstream(Q, weight * d_birth_q, weight * d_lifetime_q))
-    value = xp.astype(sum(weight * term for weight, term in zip(options.weights, terms)), dtype)
+    value = cast(sum(weight * term for weight, term in zip(options.weights, terms)), dtype, xp)
     grad_x = persistence_vjp(backend, cloud_x, upstreams[0]) if with_grad else None
     grad_y = persistence_vjp(backend, cloud_y, upstreams[1]) if with_grad else None
     return Regularized(
-        value, grad_x, grad_y, xp.astype(xp.stack(terms, axis=-1), dtype), _bandwidths(bandwidths, value, cloud_x)
+        value, grad_x, grad_y, cast(xp.stack(terms, axis=-1), dtype, xp), _bandwidths(bandwidths, value, cloud_x)
     )
 
 
@@ -84,7 +85,7 @@ def _bandwidths(bandwidths: list, value: Any, cloud: Points) -> Any:
     xp, dtype = cloud.xp, cloud.array.dtype
     if not hasattr(bandwidths[0], "shape"):  # a number: the same for every term
         return xp.full(value.shape + (len(bandwidths),), bandwidths[0], dtype=dtype, device=cloud.device)
-    return xp.astype(xp.stack(bandwidths, axis=-1), dtype)
+    return cast(xp.stack(bandwidths, axis=-1), dtype, xp)
 
 
 def _ppm(backend: Backend, cloud: Points, q: int, draw: Any, n_total: int) -> PersistenceSample:
