@@ -44,6 +44,11 @@ def step(X, Y, **options):
     return lambda: pa.ppm_reg_value_and_grad(X, Y, rng=0, **keywords)
 
 
+def small_call(X, Y):
+    """The small call whose cost is the fixed cost: 16 subsamples per dimension, value and both gradients."""
+    return lambda: pa.ppm_reg_value_and_grad(X, Y, bandwidth=0.2, n_subsamples=16, rng=0)
+
+
 def row(label: str, numerator: float, denominator: float, goal: str) -> None:
     print(f"| {label} | {1e3 * numerator:.3f} | {1e3 * denominator:.3f} | {numerator / denominator:.3f} | {goal} |")
 
@@ -64,12 +69,10 @@ def main(argv=None) -> None:
     paper, reference = median_times([step(X, Y), step(tX.detach(), tY, backend="array_api")], max(3, repeat // 5))
     row("torch CPU tensors on the Array-API backend (their path before) / NumPy", reference, paper, "(was the path)")
     small = clouds(16, np.float64)
-    fixed, paper = median_times([lambda: pa.ppm_reg_value_and_grad(*small, bandwidth=0.2, n_subsamples=16, rng=0),
-                                 step(X, Y)], repeat)
+    fixed, paper = median_times([small_call(*small), step(X, Y)], repeat)
     row("16-point call (fixed cost) / paper step", fixed, paper, "<= 0.1")
     batch = tuple(np.random.default_rng(1).normal(size=(2, BATCH, 16, 2)))
-    batched, paper = median_times([lambda: pa.ppm_reg_value_and_grad(*batch, bandwidth=0.2, n_subsamples=16, rng=0),
-                                   step(X, Y)], repeat)
+    batched, paper = median_times([small_call(*batch), step(X, Y)], repeat)
     row(f"a batch of {BATCH} 16-point clouds in one call, per cloud / paper step", batched / BATCH, paper,
         "(the fixed cost paid once)")
     large = clouds(10**6)

@@ -25,9 +25,8 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import ppm_array as pa  # noqa: E402
 import ppm_array._regularizer.assembly as assembly  # noqa: E402
-from bench_cliffs import clouds, step  # noqa: E402
+from bench_cliffs import clouds, small_call, step  # noqa: E402
 from timing import machine, median_times  # noqa: E402
 
 # The device stages of a call, as the regularizer calls them: per homology dimension a PPM of each cloud and
@@ -51,8 +50,9 @@ class Replay:
             if not self.active:
                 return function(*args, **kwargs)
             k, self.position[name] = self.position[name], self.position[name] + 1
-            if k == len(self.recorded[name]):
+            if k == len(self.recorded[name]):  # the first active call: computed once, and recorded
                 self.recorded[name].append(function(*args, **kwargs))
+                return self.recorded[name][k]
             return self.recorded[name][k] if name in self.replayed else function(*args, **kwargs)
 
         return stage
@@ -76,11 +76,11 @@ def main(argv=None) -> None:
     print("| 16-point call | cold (ms) | warm (ms) | paper step (ms) | cold / paper step |")
     print("|---|---:|---:|---:|---:|")
     replay = Replay()
-    small, paper = clouds(16, np.float64), step(*clouds(512))
+    small, paper = small_call(*clouds(16, np.float64)), step(*clouds(512))
 
     def call():
         with replay.call():
-            pa.ppm_reg_value_and_grad(*small, bandwidth=0.2, n_subsamples=16, rng=0)
+            small()
 
     rows = [("as it is", set())]
     rows += [(f"{label} replayed (its cost removed)", {name}) for label, name in STAGES.items()]
